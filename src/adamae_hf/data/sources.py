@@ -1,0 +1,267 @@
+"""Video sources: lists of ``(video, label)`` samples from a `datasets` dataset, a folder or a list file.
+
+Every source yields :class:`VideoSample` objects whose ``video`` is a path or the file's bytes, decoded
+later by :func:`~adamae_hf.data.read_video_clips`, so the same file gives the same tensors whatever the
+source.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv", ".flv")
+
+
+@dataclass(frozen=True)
+class VideoSample:
+    """One labelled video: ``video`` is a path or the file's bytes; ``name`` identifies it in messages."""
+
+    video: str | bytes
+    label: int
+    name: str
+
+
+@dataclass
+class VideoSource:
+    """Labelled videos and their class names.
+
+    ``samples`` is a list (map-style) or, for ``streaming=True``, an iterable read once per pass.
+    """
+
+    samples: Sequence[VideoSample] | Iterable[VideoSample]
+    label_names: list[str]
+    streaming: bool = False
+    description: str = field(default="")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def __len__(self) -> int:
+        if self.streaming:
+            raise TypeError("a streaming VideoSource has no length")
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> VideoSample:
+        if self.streaming:
+            raise TypeError("a streaming VideoSource cannot be indexed; iterate over it")
+        return self.samples[index]
+
+    def __iter__(self) -> Iterator[VideoSample]:
+        return iter(self.samples)
+
+
+def _check_label_names(found: list[str], label_names: Sequence[str] | None, where: str) -> list[str]:
+    if label_names is None:
+        return found
+    unknown = sorted(set(found) - set(label_names))
+    if unknown:
+        raise ValueError(f"{where}: classes {unknown} are not in label_names")
+    return list(label_names)
+
+
+def _split_dir(data_dir: Path, split: str) -> Path:
+    """``data_dir/<split>`` when it exists (also ``val`` / ``valid`` for ``validation``), else ``data_dir``."""
+    aliases = {"validation": ("validation", "val", "valid"), "train": ("train",), "test": ("test",)}
+    for name in aliases.get(split, (split,)):
+        if (data_dir / name).is_dir():
+            return data_dir / name
+    return data_dir
+
+
+def folder_source(data_dir: str | os.PathLike, split: str = "train", label_names: Sequence[str] | None = None) -> VideoSource:
+    """Videos in ``data_dir[/<split>]/<class>/<video>`` (the ``videofolder`` layout); classes sorted by name."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data_dir {str(data_dir)!r} does not exist or is not a folder")
+    root = _split_dir(data_dir, split)
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = _check_label_names([p.name for p in class_dirs], label_names, str(root))
+    samples = [
+        VideoSample(str(path), names.index(class_dir.name), str(path))
+        for class_dir in class_dirs
+        for path in sorted(class_dir.rglob("*"))
+        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()
+    ]
+    if not samples:
+        raise FileNotFoundError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found in {str(root)!r}/<class>/")
+    return VideoSource(samples, names, description=f"folder {root}")
+
+
+def list_file_source(
+    list_file: str | os.PathLike, data_root: str | os.PathLike | None = None, label_names: Sequence[str] | None = None
+) -> VideoSource:
+    """VideoMAE-style list file: one ``<path> <integer label>`` per line (SSv2, Kinetics-400).
+
+    Relative paths are joined to ``data_root`` (default: the list file's folder). The label is the last
+    field, so paths may contain spaces. Class names default to ``"0"``, ``"1"``, …
+    """
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise FileNotFoundError(f"list_file {str(list_file)!r} does not exist")
+    root = Path(data_root) if data_root is not None else list_file.parent
+    samples = []
+    for line_number, line in enumerate(list_file.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.rsplit(maxsplit=1) if "," not in line else line.rsplit(",", 1)
+        try:
+            path, label = fields[0].strip(), int(fields[1])
+        except (IndexError, ValueError):
+            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {line!r}") from None
+        full = str(root / path)
+        samples.append(VideoSample(full, label, full))
+    if not samples:
+        raise ValueError(f"list_file {str(list_file)!r} has no samples")
+    num_labels = max(s.label for s in samples) + 1
+    names = list(label_names) if label_names is not None else [str(i) for i in range(num_labels)]
+    if num_labels > len(names):
+        raise ValueError(f"{list_file}: label {num_labels - 1} but only {len(names)} label_names")
+    return VideoSource(samples, names, description=f"list file {list_file}")
+
+
+def _hf_video(value: Any, video_column: str) -> tuple[str | bytes, str]:
+    """A ``Video(decode=False)`` cell (``{"path", "bytes"}``) or a plain path -> (video, name)."""
+    if isinstance(value, dict):
+        path, data = value.get("path"), value.get("bytes")
+        if data:
+            return bytes(data), path or "<bytes>"
+        if path:
+            return path, path
+        raise ValueError(f"column {video_column!r} has a cell with neither path nor bytes")
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value), os.fspath(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value), "<bytes>"
+    raise TypeError(f"column {video_column!r}: expected a path, bytes or a Video(decode=False) dict, got {type(value)}")
+
+
+def hf_dataset_source(
+    dataset: Any,
+    video_column_name: str = "video",
+    label_column_name: str = "label",
+    label_names: Sequence[str] | None = None,
+) -> VideoSource:
+    """A source from a loaded ``datasets.Dataset`` or ``datasets.IterableDataset`` (streaming).
+
+    The video column may hold paths, bytes or a ``Video`` feature (cast to ``Video(decode=False)`` so that
+    decoding stays ours); the label column a ``ClassLabel``, integers, or strings (mapped to
+    ``label_names``, or to their sorted unique values for a map-style dataset).
+    """
+    import datasets
+
+    streaming = isinstance(dataset, datasets.IterableDataset)
+    features = dataset.features
+    columns = list(features) if features is not None else dataset.column_names
+    if columns is None:  # streaming dataset with unknown features: peek at one example
+        columns = list(next(iter(dataset)))
+    for kind, column in (("video", video_column_name), ("label", label_column_name)):
+        if column not in columns:
+            raise ValueError(f"{kind} column {column!r} not found; the dataset has columns {columns}")
+    if features is not None and isinstance(features[video_column_name], datasets.Video):
+        dataset = dataset.cast_column(video_column_name, datasets.Video(decode=False))
+    label_feature = features[label_column_name] if features is not None else None
+    if isinstance(label_feature, datasets.ClassLabel):
+        names = _check_label_names(label_feature.names, label_names, "dataset")
+        remap = None if label_names is None else {i: names.index(n) for i, n in enumerate(label_feature.names)}
+    elif label_feature is not None and getattr(label_feature, "dtype", None) == "string" or (
+        label_feature is None and label_names is not None
+    ):
+        if label_names is None:
+            if streaming:
+                raise ValueError("a streaming dataset with string labels needs label_names")
+            label_names = sorted(set(dataset[label_column_name]))
+        names, remap = list(label_names), {n: i for i, n in enumerate(label_names)}
+    else:  # integer labels
+        if label_names is None:
+            if streaming:
+                raise ValueError("a streaming dataset with integer labels needs label_names (or a ClassLabel column)")
+            label_names = [str(i) for i in range(int(max(dataset[label_column_name])) + 1)]
+        names, remap = list(label_names), None
+    dataset = dataset.select_columns([video_column_name, label_column_name])
+
+    def to_sample(example: dict) -> VideoSample:
+        video, name = _hf_video(example[video_column_name], video_column_name)
+        label = example[label_column_name]
+        return VideoSample(video, int(remap[label] if remap is not None else label), name)
+
+    if streaming:
+        return VideoSource(_MappedIterable(dataset, to_sample), names, streaming=True, description="streaming dataset")
+    return VideoSource(_MappedSequence(dataset, to_sample), names, description="dataset")
+
+
+class _MappedSequence(Sequence):
+    """Lazy ``fn(dataset[i])``: keeps the Arrow table (not every video's bytes) in memory."""
+
+    def __init__(self, dataset: Any, fn) -> None:
+        self.dataset, self.fn = dataset, fn
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> VideoSample:
+        return self.fn(self.dataset[int(index)])
+
+
+class _MappedIterable(Iterable):
+    def __init__(self, dataset: Any, fn) -> None:
+        self.dataset, self.fn = dataset, fn
+
+    def __iter__(self) -> Iterator[VideoSample]:
+        return map(self.fn, self.dataset)
+
+
+def load_video_source(
+    *,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    list_file: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+    split: str = "train",
+    video_column_name: str = "video",
+    label_column_name: str = "label",
+    streaming: bool = False,
+    label_names: Sequence[str] | None = None,
+) -> VideoSource:
+    """Build a :class:`VideoSource` from exactly one of:
+
+    - ``dataset_name``: a Hub dataset or local dataset folder, loaded with ``datasets.load_dataset(
+      dataset_name, dataset_config_name, split=split, streaming=streaming)`` (``"videofolder"`` with
+      ``data_dir`` also works);
+    - ``data_dir``: a folder ``data_dir[/<split>]/<class>/<video>``;
+    - ``list_file``: ``<path> <label>`` lines, paths relative to ``data_root``.
+
+    Raises:
+        ValueError: not exactly one source, or a missing column (the message lists the dataset's columns).
+        FileNotFoundError: ``data_dir`` / ``list_file`` does not exist.
+    """
+    given = [name for name, value in (("dataset_name", dataset_name), ("data_dir", data_dir), ("list_file", list_file)) if value]
+    if dataset_name == "videofolder" and data_dir:
+        given.remove("data_dir")
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of dataset_name, data_dir, list_file (got {given or 'none'})")
+    if dataset_name:
+        import datasets
+
+        if data_dir is not None and not Path(data_dir).is_dir():
+            raise FileNotFoundError(f"data_dir {str(data_dir)!r} does not exist or is not a folder")
+        if os.path.isdir(dataset_name) and dataset_config_name is None:
+            # a local folder: load it in the videofolder layout
+            dataset = datasets.load_dataset("videofolder", data_dir=dataset_name, split=split, streaming=streaming)
+        else:
+            dataset = datasets.load_dataset(
+                dataset_name, dataset_config_name, data_dir=os.fspath(data_dir) if data_dir else None, split=split,
+                streaming=streaming,
+            )
+        return hf_dataset_source(dataset, video_column_name, label_column_name, label_names)
+    if streaming:
+        raise ValueError("streaming=True applies to dataset_name sources only")
+    if data_dir:
+        return folder_source(data_dir, split, label_names)
+    return list_file_source(list_file, data_root, label_names)

@@ -1,0 +1,261 @@
+"""Clip transforms (kornia), with one random draw per clip applied to all of its frames.
+
+All transforms take ``uint8`` clips ``(T, H, W, C)`` or ``(K, T, H, W, C)`` (as returned by
+:func:`~adamae_hf.data.read_video_clips`) and return ``float32`` ``(T, C, h, w)`` or ``(K, T, C, h, w)``,
+scaled to [0, 1] and normalised with ``mean`` / ``std`` (ImageNet by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import kornia.augmentation as K
+import torch
+from kornia.augmentation.auto import RandAugment
+from kornia.augmentation.container.params import ParamItem
+from kornia.geometry.transform import resize
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+
+def _to_clips(video: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """uint8 (T, H, W, C) or (K, T, H, W, C) -> float (K, T, C, H, W) in [0, 1], and whether K was added."""
+    if video.ndim not in (4, 5):
+        raise ValueError(f"expected a (T, H, W, C) or (K, T, H, W, C) clip, got shape {tuple(video.shape)}")
+    single = video.ndim == 4
+    clips = video.unsqueeze(0) if single else video
+    clips = clips.permute(0, 1, 4, 2, 3)
+    clips = clips.float().div_(255) if clips.dtype == torch.uint8 else clips.float()
+    return clips, single
+
+
+class _ClipTransform:
+    """Shared scaling / normalisation; subclasses implement ``augment`` on (K, T, C, H, W) in [0, 1]."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 1, -1, 1, 1)
+
+    def augment(self, clips: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def normalize(self, clips: torch.Tensor) -> torch.Tensor:
+        return (clips - self.mean) / self.std
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        clips, single = _to_clips(video)
+        clips = self.augment(clips)
+        return clips[0] if single else clips
+
+
+class PretrainingTransform(_ClipTransform):
+    """Random resized crop (``scale``), optional horizontal flip, normalisation; one draw per clip.
+
+    Output ``(…, T, C, image_size, image_size)``.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        scale: tuple[float, float] = (0.5, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        horizontal_flip: bool = True,
+        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+        std: Sequence[float] = IMAGENET_DEFAULT_STD,
+    ) -> None:
+        super().__init__(mean, std)
+        self.image_size = image_size
+        ops = [K.RandomResizedCrop((image_size, image_size), scale=scale, ratio=ratio, align_corners=False)]
+        if horizontal_flip:
+            ops.append(K.RandomHorizontalFlip())
+        self.augmentation = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+
+    def augment(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.augmentation(clips))
+
+
+def _repeat_params(params: list[ParamItem], repeats: int, shape: torch.Size) -> list[ParamItem]:
+    """Repeat every per-sample parameter tensor ``repeats`` times along dim 0 (one draw -> T frames)."""
+    out = []
+    for item in params:
+        if isinstance(item.data, list):
+            out.append(ParamItem(item.name, _repeat_params(item.data, repeats, shape)))
+        elif isinstance(item.data, dict):
+            data = {}
+            for key, value in item.data.items():
+                if key == "forward_input_shape":
+                    data[key] = torch.tensor(shape)
+                elif isinstance(value, torch.Tensor) and value.ndim > 0:
+                    data[key] = value.repeat_interleave(repeats, dim=0)
+                else:
+                    data[key] = value
+            out.append(ParamItem(item.name, data))
+        else:
+            out.append(item)
+    return out
+
+
+class ClipRandAugment:
+    """kornia's RandAugment with one draw per clip (ops and magnitude) applied to all of its frames.
+
+    ``magnitude`` and ``magnitude_std`` use timm's 0-10 scale (``rand-m9-mstd0.5``): each clip's magnitude
+    is drawn from N(magnitude, magnitude_std), clipped to [0, 10], and mapped to kornia's 0-30 scale.
+    """
+
+    def __init__(self, num_ops: int = 2, magnitude: float = 9.0, magnitude_std: float = 0.5) -> None:
+        self.magnitude, self.magnitude_std = magnitude, magnitude_std
+        self.rand_augment = RandAugment(n=num_ops, m=int(round(magnitude * 3)) or 1)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        """``clip``: float (T, C, H, W) in [0, 1] -> same shape."""
+        m = self.magnitude + self.magnitude_std * torch.randn(()).item() if self.magnitude_std > 0 else self.magnitude
+        self.rand_augment.m = min(max(m, 0.05), 9.95) * 3  # kornia wants (0, 30)
+        params = self.rand_augment.forward_parameters(clip[:1].shape)
+        params = _repeat_params(params, clip.shape[0], clip.shape)
+        return self.rand_augment(clip, params=params).clamp_(0, 1)
+
+
+class FinetuningTransform(_ClipTransform):
+    """Fine-tuning augmentation (VideoMAE's recipe), one draw per clip:
+
+    RandAugment (``rand-m9-n2-mstd0.5``), random resized crop (``scale``), optional horizontal flip,
+    normalisation, then random erasing with probability ``random_erasing`` (the erased box is filled with 0,
+    i.e. the mean colour). Output ``(…, T, C, image_size, image_size)``.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        rand_augment: bool = True,
+        rand_augment_num_ops: int = 2,
+        rand_augment_magnitude: float = 9.0,
+        rand_augment_magnitude_std: float = 0.5,
+        random_erasing: float = 0.25,
+        horizontal_flip: bool = True,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+        std: Sequence[float] = IMAGENET_DEFAULT_STD,
+    ) -> None:
+        super().__init__(mean, std)
+        self.image_size = image_size
+        self.rand_augment = (
+            ClipRandAugment(rand_augment_num_ops, rand_augment_magnitude, rand_augment_magnitude_std)
+            if rand_augment
+            else None
+        )
+        ops = [K.RandomResizedCrop((image_size, image_size), scale=scale, ratio=ratio, align_corners=False)]
+        if horizontal_flip:
+            ops.append(K.RandomHorizontalFlip())
+        self.spatial = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+        self.erasing = (
+            K.VideoSequential(K.RandomErasing(p=random_erasing), data_format="BTCHW", same_on_frame=True)
+            if random_erasing > 0
+            else None
+        )
+
+    def augment(self, clips: torch.Tensor) -> torch.Tensor:
+        # crop first: RandAugment then runs on image_size frames (the crop's statistics are the same)
+        clips = self.spatial(clips)
+        if self.rand_augment is not None:
+            clips = torch.stack([self.rand_augment(clip) for clip in clips])
+        clips = self.normalize(clips)
+        return self.erasing(clips) if self.erasing is not None else clips
+
+
+class EvalTransform(_ClipTransform):
+    """Evaluation: resize the short side to ``resize_size`` (default ``image_size``), then a centre crop
+    (``num_crops=1``) or 3 crops along the long side (``num_crops=3``: start, centre, end; VideoMAE's
+    test protocol), normalisation.
+
+    Output ``(T, C, S, S)`` for one clip and one crop, else ``(K * num_crops, T, C, S, S)`` ordered clip-major
+    (clip 0 crop 0, clip 0 crop 1, …).
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        num_crops: int = 1,
+        resize_size: int | None = None,
+        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+        std: Sequence[float] = IMAGENET_DEFAULT_STD,
+    ) -> None:
+        super().__init__(mean, std)
+        if num_crops not in (1, 3):
+            raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+        self.image_size, self.num_crops = image_size, num_crops
+        self.resize_size = resize_size or image_size
+
+    def augment(self, clips: torch.Tensor) -> torch.Tensor:
+        k, t, c, h, w = clips.shape
+        frames = resize(clips.reshape(k * t, c, h, w), self.resize_size, side="short", antialias=True)
+        frames = frames.clamp_(0, 1)
+        h, w = frames.shape[-2:]
+        size = self.image_size
+        if self.num_crops == 1:
+            tops, lefts = [(h - size) // 2], [(w - size) // 2]
+        elif h >= w:  # crops along the long side
+            tops, lefts = [0, (h - size) // 2, h - size], [(w - size) // 2] * 3
+        else:
+            tops, lefts = [(h - size) // 2] * 3, [0, (w - size) // 2, w - size]
+        crops = torch.stack([frames[..., y : y + size, x : x + size] for y, x in zip(tops, lefts)], dim=1)
+        return self.normalize(crops.reshape(k * self.num_crops, t, c, size, size))
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        clips, single = _to_clips(video)
+        clips = self.augment(clips)
+        return clips[0] if single and self.num_crops == 1 else clips
+
+
+class MixupCutmix:
+    """Batch-level mixup / cutmix for fine-tuning, with label smoothing (timm's ``Mixup``, batch mode).
+
+    With probability ``prob`` the batch is mixed with its reverse: cutmix (a box, the same on every frame of
+    a clip; lambda corrected to the box's area) with probability ``switch_prob`` when both are enabled, else
+    mixup. Labels become soft: ``(B, num_classes)``, each row summing to 1.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        mixup_alpha: float = 0.8,
+        cutmix_alpha: float = 1.0,
+        prob: float = 1.0,
+        switch_prob: float = 0.5,
+        label_smoothing: float = 0.1,
+    ) -> None:
+        self.num_classes = num_classes
+        self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
+        self.prob, self.switch_prob, self.label_smoothing = prob, switch_prob, label_smoothing
+
+    def smooth_one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        off = self.label_smoothing / self.num_classes
+        targets = torch.full((labels.shape[0], self.num_classes), off, dtype=torch.float32, device=labels.device)
+        return targets.scatter_(1, labels.long().view(-1, 1), 1.0 - self.label_smoothing + off)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``batch["pixel_values"]``: (B, T, C, H, W), ``batch["labels"]``: (B,) int -> mixed pixel values
+        and soft labels (B, num_classes). Returns a new dict; other keys are kept."""
+        pixel_values, labels = batch["pixel_values"], batch["labels"]
+        lam = 1.0
+        use_cutmix = False
+        if torch.rand(()).item() < self.prob and (self.mixup_alpha > 0 or self.cutmix_alpha > 0):
+            use_cutmix = self.cutmix_alpha > 0 and (self.mixup_alpha <= 0 or torch.rand(()).item() < self.switch_prob)
+            alpha = self.cutmix_alpha if use_cutmix else self.mixup_alpha
+            lam = torch.distributions.Beta(alpha, alpha).sample().item()
+        if lam < 1.0:
+            flipped = pixel_values.flip(0)
+            if use_cutmix:
+                h, w = pixel_values.shape[-2:]
+                cut = (1.0 - lam) ** 0.5
+                ch, cw = int(h * cut), int(w * cut)
+                cy, cx = torch.randint(0, h, ()).item(), torch.randint(0, w, ()).item()
+                y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+                x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+                pixel_values = pixel_values.clone()
+                pixel_values[..., y0:y1, x0:x1] = flipped[..., y0:y1, x0:x1]
+                lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
+            else:
+                pixel_values = pixel_values * lam + flipped * (1.0 - lam)
+        targets = self.smooth_one_hot(labels)
+        soft_labels = targets * lam + targets.flip(0) * (1.0 - lam)
+        return {**batch, "pixel_values": pixel_values, "labels": soft_labels}
