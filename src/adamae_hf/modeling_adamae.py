@@ -363,7 +363,8 @@ class AdaMAEEncoder(nn.Module):
 
     def __init__(self, config: AdaMAEConfig):
         super().__init__()
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        depth = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.layer = nn.ModuleList(
             AdaMAELayer(
                 config, config.hidden_size, config.num_attention_heads, config.intermediate_size,
@@ -859,15 +860,14 @@ def videomae_config_to_adamae(videomae_config, **overrides) -> AdaMAEConfig:
 def videomae_state_dict_to_adamae(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a transformers VideoMAE state dict to AdaMAE's layout (fusing query/key/value into `qkv`)."""
     converted: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        if key.startswith("videomae."):
-            key = "adamae." + key[len("videomae.") :]
+    for source_key, value in state_dict.items():
+        key = "adamae." + source_key[len("videomae.") :] if source_key.startswith("videomae.") else source_key
         key = key.replace("decoder.decoder_layers.", "decoder.layers.")
         if ".attention.attention." in key:
             prefix, name = key.split(".attention.attention.")
             if name == "query.weight":
                 converted[f"{prefix}.attention.qkv.weight"] = torch.cat(
-                    [value, state_dict[_sibling(key, "key.weight")], state_dict[_sibling(key, "value.weight")]]
+                    [value, state_dict[_sibling(source_key, "key.weight")], state_dict[_sibling(source_key, "value.weight")]]
                 )
             elif name in ("query.bias", "q_bias"):
                 converted[f"{prefix}.attention.q_bias"] = value

@@ -189,14 +189,16 @@ def generate_synthetic_dataset(
                 return output_dir
             raise FileExistsError(f"{output_dir} is not empty; pass overwrite=True to replace it")
         shutil.rmtree(output_dir)
-    classes = list(MOTIONS[:num_classes])
+    motions = MOTIONS[:num_classes]
+    classes = sorted(motions)  # labels are indices in the sorted class names, as in the folder layout
     records = []
     for split_id, (split, per_class) in enumerate(zip(SPLITS, (train_per_class, val_per_class))):
-        for label, motion in enumerate(classes):
+        for motion_id, motion in enumerate(motions):
+            label = classes.index(motion)
             (output_dir / split / motion).mkdir(parents=True, exist_ok=True)
             (output_dir / "masks" / split / motion).mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
-                rng = np.random.default_rng([seed, split_id, label, i])
+                rng = np.random.default_rng([seed, split_id, motion_id, i])
                 frames, mask = render_clip(rng, motion, num_frames, config["height"], config["width"])
                 stem = f"{motion}_{i:04d}"
                 video_file, mask_file = f"{split}/{motion}/{stem}.mp4", f"masks/{split}/{motion}/{stem}.npy"

@@ -1,0 +1,274 @@
+# Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
+"""
+One pre-training step (forward, backward, AdamW) of AdaMAE adaptive 95 %, AdaMAE tube 90 % and transformers'
+`VideoMAEForPreTraining` tube 90 %, at the same sizes and batch, side by side.
+
+- Time: the three models live in one process and are stepped interleaved (the order rotates every round), after
+  warm-up; the median of `--repeats` rounds is reported, as seconds per step and clips per second.
+- Peak memory: each model runs in a fresh subprocess (so peaks don't mix). CPU: the process's peak RSS (weights,
+  gradients, AdamW state, activations and the allocator's slack) and the peak above the RSS before the first step;
+  CUDA: `torch.cuda.max_memory_allocated` over the steps.
+- Activation memory per part (sampler, patch embedding, encoder, decoder, other): bytes saved for backward,
+  counted with saved-tensor hooks, to say which part holds the memory.
+- FLOPs per step (forward + backward) from `torch.utils.flop_counter` (with the CPU SDPA kernel registered), and
+  the achieved FLOP/s = FLOPs / median step time.
+
+Examples (from the repository root):
+    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --batch-size 2 --repeats 5
+    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --device cuda --dtype bf16 --batch-size 16
+    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes tiny --compile
+    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --profile   # where the time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    PRETRAINING_MODELS,
+    PreTrainingStep,
+    Ratio,
+    activation_memory_breakdown,
+    count_step_flops,
+    current_rss_bytes,
+    environment,
+    gib,
+    markdown_table,
+    median,
+    peak_rss_bytes,
+    profile_step,
+    run_json_subprocess,
+    time_call,
+)
+
+# Peak bf16 dense tensor throughput (FLOP/s, without sparsity) of common cards, for the MFU column.
+GPU_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "L40S": 362e12, "A10": 125e12}
+REFERENCE = "videomae-tube-90"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=["tiny", "small", "base"])
+    parser.add_argument("--models", nargs="+", default=list(PRETRAINING_MODELS), choices=list(PRETRAINING_MODELS))
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up steps per model (more with --compile)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--no-flops", action="store_true")
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the activation-memory breakdown")
+    parser.add_argument("--memory-steps", type=int, default=2, help="steps per peak-memory subprocess")
+    parser.add_argument("--profile", action="store_true", help="torch.profiler breakdown by part (fwd/bwd)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="benchmarks/results/pretraining", help="prefix of the .json / .md")
+    parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def memory_worker(args) -> None:
+    """Fresh process: build one model, run the steps, print the peak memory as JSON."""
+    name, size = args.memory_worker
+    device = torch.device(args.device)
+    step = PreTrainingStep(name, size, args.batch_size, device, args.dtype, args.compile)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    before_rss = current_rss_bytes()
+    for _ in range(args.memory_steps):
+        step()
+    result = {"rss_before_step": before_rss, "peak_rss": peak_rss_bytes()}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        result.update(cuda_before_step=before, cuda_peak_allocated=torch.cuda.max_memory_allocated())
+    print(json.dumps(result))
+
+
+def bench_size(args, size: str) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    steps = {name: PreTrainingStep(name, size, args.batch_size, device, args.dtype, args.compile) for name in args.models}
+    results = {name: {"size": size, "batch_size": args.batch_size} for name in steps}
+    print(f"[{size}] built {', '.join(steps)}", flush=True)
+
+    for name, step in steps.items():
+        results[name]["parameters"] = sum(p.numel() for p in step.model.parameters())
+        warmup = args.warmup + (2 if args.compile else 0)
+        for _ in range(warmup):
+            time_call(step, device)
+    print(f"[{size}] warmed up", flush=True)
+
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for round_index in range(args.repeats):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for name in order:
+            times[name].append(time_call(steps[name], device))
+        print(f"[{size}] round {round_index + 1}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names), flush=True)
+    for name in steps:
+        seconds = median(times[name])
+        results[name].update(step_times=times[name], seconds_per_step=seconds, clips_per_second=args.batch_size / seconds)
+
+    if not args.no_flops:
+        for name, step in steps.items():
+            flops = count_step_flops(step)
+            results[name].update(
+                flops_per_step=flops,
+                gflops_per_clip=flops / args.batch_size / 1e9,
+                achieved_flops_per_second=flops / results[name]["seconds_per_step"],
+            )
+            peak = next((v for k, v in GPU_BF16_PEAK.items() if device.type == "cuda" and k in torch.cuda.get_device_name()), None)
+            if peak and args.dtype == "bf16":
+                results[name]["mfu_bf16"] = results[name]["achieved_flops_per_second"] / peak
+        print(f"[{size}] counted FLOPs", flush=True)
+
+    if not args.no_breakdown:
+        for name, step in steps.items():
+            results[name]["activation_bytes"] = activation_memory_breakdown(step)
+            step.optimizer.zero_grad(set_to_none=True)
+        print(f"[{size}] activation memory counted", flush=True)
+
+    if args.profile:
+        for name, step in steps.items():
+            seconds, table = profile_step(step)
+            results[name]["profile_seconds"] = seconds
+            results[name]["profile_table"] = table
+        print(f"[{size}] profiled", flush=True)
+
+    del steps
+    if not args.no_memory:
+        for name in args.models:
+            worker_args = [
+                os.path.abspath(__file__), "--memory-worker", name, size, "--batch-size", str(args.batch_size),
+                "--device", args.device, "--dtype", args.dtype, "--memory-steps", str(args.memory_steps),
+            ]  # fmt: skip
+            if args.compile:
+                worker_args.append("--compile")
+            if args.threads:
+                worker_args += ["--threads", str(args.threads)]
+            memory = run_json_subprocess(worker_args)
+            if device.type == "cuda":
+                memory["peak_bytes"] = memory["cuda_peak_allocated"]
+            else:
+                memory["peak_bytes"] = memory["peak_rss"]
+                memory["step_peak_above_start"] = memory["peak_rss"] - memory["rss_before_step"]
+            results[name]["memory"] = memory
+        print(f"[{size}] peak memory measured", flush=True)
+    return results
+
+
+def ratios(results: dict, batch_size: int) -> list[Ratio]:
+    ada, ref = results.get("adamae-adaptive-95"), results.get(REFERENCE)
+    if not ada or not ref:
+        return []
+    out = []
+    time_ratio = ada["seconds_per_step"] / ref["seconds_per_step"]
+    if "flops_per_step" in ada:
+        flop_ratio = ada["flops_per_step"] / ref["flops_per_step"]
+        out.append(Ratio("step time AdaMAE adaptive 95 % / VideoMAE tube 90 % (target: <= FLOP ratio)", time_ratio, flop_ratio))
+    else:
+        out.append(Ratio("step time AdaMAE adaptive 95 % / VideoMAE tube 90 %", time_ratio, float("inf")))
+    if "memory" in ada and "memory" in ref:
+        out.append(Ratio(f"peak memory AdaMAE adaptive 95 % / VideoMAE tube 90 % (batch {batch_size})",
+                         ada["memory"]["peak_bytes"] / ref["memory"]["peak_bytes"], 1.05))  # fmt: skip
+    return out
+
+
+def to_markdown(args, all_results: dict, env: dict, command: str) -> str:
+    cuda = args.device.startswith("cuda")
+    lines = [
+        f"Machine: {env.get('cpu_model', env['processor'])}, {env['cpu_count']} cores, {env.get('memory_gib', '?')} GiB"
+        + (f", {env['gpu']}" if "gpu" in env else "")
+        + f"; torch {env['torch']}, transformers {env['transformers']}, Python {env['python']}, "
+        f"{env['torch_threads']} torch threads.",
+        f"Command: `{command}`",
+        f"Batch {args.batch_size}, {args.dtype}{', torch.compile' if args.compile else ''}, device {args.device}; "
+        f"median of {args.repeats} interleaved rounds after warm-up.",
+        "",
+    ]
+    headers = ["size", "model", "params (M)", "s / step", "clips / s", "GFLOP / clip", "achieved GFLOP/s"]
+    headers += ["peak alloc (GiB)"] if cuda else ["peak RSS (GiB)", "step peak above start (GiB)"]
+    headers += ["saved activations (MiB)"]
+    rows = []
+    for size, results in all_results.items():
+        for name, r in results.items():
+            mem = r.get("memory", {})
+            row = [size, name, f"{r['parameters'] / 1e6:.1f}", f"{r['seconds_per_step']:.3f}", f"{r['clips_per_second']:.2f}",
+                   f"{r['gflops_per_clip']:.1f}" if "gflops_per_clip" in r else "-",
+                   f"{r['achieved_flops_per_second'] / 1e9:.0f}" if "achieved_flops_per_second" in r else "-"]  # fmt: skip
+            if cuda:
+                row.append(gib(mem["peak_bytes"]) if mem else "-")
+            else:
+                row += [gib(mem["peak_bytes"]) if mem else "-", gib(mem["step_peak_above_start"]) if mem else "-"]
+            act = r.get("activation_bytes")
+            row.append(f"{act['total'] / 2**20:.0f}" if act else "-")
+            if "mfu_bf16" in r:
+                row[-1] += f" (MFU {r['mfu_bf16']:.1%})"
+            rows.append(row)
+    lines.append(markdown_table(headers, rows))
+    for size, results in all_results.items():
+        rs = ratios(results, args.batch_size)
+        if rs:
+            lines += ["", f"Ratios ({size}):", "", markdown_table(["ratio", "measured", "target", "met"], [r.row() for r in rs])]
+        acts = {n: r["activation_bytes"] for n, r in results.items() if "activation_bytes" in r}
+        if acts:
+            parts = ["sampler", "patch embedding", "encoder", "decoder", "other", "total"]
+            lines += ["", f"Activation memory saved for backward, MiB ({size}, batch {args.batch_size}):", ""]
+            lines.append(markdown_table(["model", *parts], [[n, *(f"{a.get(p, 0) / 2**20:.0f}" for p in parts)] for n, a in acts.items()]))
+        profs = {n: r["profile_seconds"] for n, r in results.items() if "profile_seconds" in r}
+        if profs:
+            lines += ["", f"Where the time goes, seconds per step (torch.profiler, {size}, batch {args.batch_size}):", ""]
+            lines.append(profile_markdown(profs))
+    return "\n".join(lines) + "\n"
+
+
+def profile_markdown(profs: dict) -> str:
+    parts = ["sampler", "patch embedding", "encoder", "decoder"]
+    headers = ["model", "step"] + [f"{d} {p}" for p in parts for d in ("fwd", "bwd") if not (p == "patch embedding" and d == "bwd")]
+    headers += ["optimizer", "rest (masking, targets, loss, heads, autograd glue)"]
+    rows = []
+    for name, s in profs.items():
+        cells = [s.get(f"{d}/{p}", 0.0) for p in parts for d in ("fwd", "bwd") if not (p == "patch embedding" and d == "bwd")]
+        rest = s.get("step", 0.0) - sum(cells) - s.get("optimizer", 0.0)
+        rows.append([name, f"{s.get('step', 0):.2f}", *(f"{c:.2f}" for c in cells), f"{s.get('optimizer', 0):.2f}", f"{rest:.2f}"])
+    return markdown_table(headers, rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_worker:
+        return memory_worker(args)
+    command = "PYTHONPATH=src python benchmarks/bench_pretraining.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    env = environment(args.device)
+    start = time.time()
+    all_results = {size: bench_size(args, size) for size in args.sizes}
+    markdown = to_markdown(args, all_results, env, command)
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    payload = {"environment": env, "command": command, "args": vars(args), "results": all_results,
+               "ratios": {size: [r.__dict__ | {"ok": r.ok} for r in ratios(res, args.batch_size)] for size, res in all_results.items()},
+               "wall_seconds": time.time() - start}  # fmt: skip
+    with open(args.output + ".json", "w") as f:
+        json.dump(payload, f, indent=1, default=str)
+    with open(args.output + ".md", "w") as f:
+        f.write(markdown)
+    print(markdown)
+    for size, results in all_results.items():
+        for name, r in results.items():
+            if "profile_table" in r:
+                print(f"--- {size} {name}: top operators ---\n{r['profile_table']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,507 @@
+# Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
+"""Convert the authors' released AdaMAE checkpoints (and original VideoMAE ones) to this package's format.
+
+The released checkpoints (github.com/wgcban/adamae) are torch pickles holding `{"model": state_dict}` (or
+`"module"`, or a bare state dict) in the layout of the original VideoMAE code plus AdaMAE's sampler keys
+(`encoder.pos_embed_probs`, `encoder.get_token_probs.*`). This module
+
+- detects the kind (pre-training / fine-tuned, with or without sampler) from the keys,
+- infers an [`AdaMAEConfig`] from tensor shapes (what shapes cannot tell comes from arguments),
+- renames every key through one table of regexes ([`KEY_MAPPING`]); keys matched by [`UNNEEDED_KEYS`] (the fixed
+  sin-cos tables) are checked and skipped, anything else is an error listing the keys,
+- loads the result strictly and verifies it with a forward pass.
+
+Original VideoMAE checkpoints have no sampler: they become AdaMAE models with `mask_type="tube"` and
+`mask_ratio=0.9` (VideoMAE's own setting) unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .configuration_adamae import AdaMAEConfig
+from .modeling_adamae import AdaMAEForPreTraining, AdaMAEForVideoClassification, get_sinusoid_encoding_table
+
+logger = logging.getLogger(__name__)
+
+# Original key -> our key. Ordered: the first matching pattern wins. Block internals keep their names except
+# `attn` -> `attention` (`qkv.weight`, `q_bias`, `v_bias`, `proj.*`, `norm1/2.*`, `mlp.fc1/2.*`).
+KEY_MAPPING: list[tuple[str, str]] = [
+    # pre-training encoder
+    (r"^encoder\.patch_embed\.proj\.(weight|bias)$", r"adamae.embeddings.patch_embeddings.projection.\1"),
+    (r"^encoder\.blocks\.(\d+)\.attn\.", r"adamae.encoder.layer.\1.attention."),
+    (r"^encoder\.blocks\.(\d+)\.", r"adamae.encoder.layer.\1."),
+    (r"^encoder\.norm\.(weight|bias)$", r"adamae.layernorm.\1"),
+    # adaptive token sampler: nn.Sequential(Block, ..., Linear(d, 1), Flatten)
+    (r"^encoder\.pos_embed_probs$", r"token_sampler.position_embeddings"),
+    (r"^encoder\.get_token_probs\.(\d+)\.attn\.", r"token_sampler.layers.\1.attention."),
+    (r"^encoder\.get_token_probs\.(\d+)\.(norm1|norm2|mlp)\.", r"token_sampler.layers.\1.\2."),
+    (r"^encoder\.get_token_probs\.\d+\.(weight|bias)$", r"token_sampler.head.\1"),
+    # decoder
+    (r"^encoder_to_decoder\.weight$", r"encoder_to_decoder.weight"),
+    (r"^mask_token$", r"mask_token"),
+    (r"^decoder\.blocks\.(\d+)\.attn\.", r"decoder.layers.\1.attention."),
+    (r"^decoder\.blocks\.(\d+)\.", r"decoder.layers.\1."),
+    (r"^decoder\.(norm|head)\.(weight|bias)$", r"decoder.\1.\2"),
+    # fine-tuned (classification) checkpoints
+    (r"^patch_embed\.proj\.(weight|bias)$", r"adamae.embeddings.patch_embeddings.projection.\1"),
+    (r"^blocks\.(\d+)\.attn\.", r"adamae.encoder.layer.\1.attention."),
+    (r"^blocks\.(\d+)\.", r"adamae.encoder.layer.\1."),
+    (r"^norm\.(weight|bias)$", r"adamae.layernorm.\1"),  # use_mean_pooling=False checkpoints only
+    (r"^fc_norm\.(weight|bias)$", r"fc_norm.\1"),
+    (r"^head\.(weight|bias)$", r"classifier.\1"),
+]
+
+# Keys known to be unneeded: the fixed sin-cos position tables (ours are computed; see `check_sincos_table`).
+UNNEEDED_KEYS: list[str] = [r"^pos_embed$", r"^encoder\.pos_embed$", r"^decoder\.pos_embed$"]
+
+CHECKPOINT_CONTAINER_KEYS = ("model", "module", "state_dict")
+
+
+class ConversionError(ValueError):
+    """A checkpoint does not fit the released layouts (unknown, missing or mis-shaped keys)."""
+
+
+@dataclass
+class ConversionResult:
+    """What [`convert_checkpoint`] produced: the model, its kind and the keys skipped as known-unneeded."""
+
+    model: AdaMAEForPreTraining | AdaMAEForVideoClassification
+    kind: str
+    skipped_keys: list[str] = field(default_factory=list)
+    verification: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------------------------
+def load_original_state_dict(
+    checkpoint_path: str | os.PathLike, checkpoint_key: str | None = None, allow_unsafe_pickle: bool = True
+) -> dict[str, torch.Tensor]:
+    """
+    Read a released checkpoint and return its model state dict.
+
+    Tries `torch.load(weights_only=True)` first. The authors' files also pickle their argparse `Namespace`, which the
+    safe loader refuses; then, if `allow_unsafe_pickle`, it falls back to `weights_only=False` with a warning (only
+    do this for files you trust), otherwise it raises.
+
+    Args:
+        checkpoint_path: the `.pth` file.
+        checkpoint_key: the entry holding the state dict; by default the first of `model`, `module`, `state_dict`,
+            or the whole object if it is a bare state dict.
+        allow_unsafe_pickle: whether to fall back to full unpickling.
+    """
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not allow_unsafe_pickle:
+            raise ConversionError(
+                f"{checkpoint_path} cannot be loaded with torch.load(weights_only=True): {error}. "
+                "Allow the unsafe fallback only for checkpoints you trust."
+            ) from error
+        logger.warning(
+            "torch.load(weights_only=True) refused %s (%s); falling back to weights_only=False. "
+            "Only do this for checkpoints you trust (e.g. downloaded from the authors' release).",
+            checkpoint_path, str(error).splitlines()[0],
+        )  # fmt: skip
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    return extract_state_dict(checkpoint, checkpoint_key)
+
+
+def extract_state_dict(checkpoint: Any, checkpoint_key: str | None = None) -> dict[str, torch.Tensor]:
+    """The model state dict inside a loaded checkpoint object (see [`load_original_state_dict`])."""
+    if not isinstance(checkpoint, dict):
+        raise ConversionError(f"Expected a dict checkpoint, got {type(checkpoint).__name__}.")
+    if checkpoint_key is not None:
+        if checkpoint_key not in checkpoint:
+            raise ConversionError(f"Checkpoint has no entry {checkpoint_key!r}; entries: {sorted(checkpoint)}.")
+        state_dict = checkpoint[checkpoint_key]
+    else:
+        state_dict = next((checkpoint[k] for k in CHECKPOINT_CONTAINER_KEYS if isinstance(checkpoint.get(k), dict)), checkpoint)
+    non_tensors = sorted(k for k, v in state_dict.items() if not isinstance(v, torch.Tensor))
+    if non_tensors:
+        raise ConversionError(
+            f"The state dict holds non-tensor entries {non_tensors[:10]}; pass checkpoint_key to pick the model's "
+            f"entry (top-level entries: {sorted(checkpoint)})."
+        )
+    # A checkpoint saved from a DistributedDataParallel wrapper: strip its uniform `module.` prefix.
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
+    return dict(state_dict)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kind and config inference
+# ---------------------------------------------------------------------------------------------------------------
+def detect_checkpoint_kind(state_dict: dict[str, torch.Tensor]) -> str:
+    """`"adamae-pretraining"`, `"videomae-pretraining"` (no sampler) or `"finetuned"`, from the keys."""
+    if "encoder.patch_embed.proj.weight" in state_dict:
+        return "adamae-pretraining" if "encoder.pos_embed_probs" in state_dict else "videomae-pretraining"
+    if "patch_embed.proj.weight" in state_dict:
+        return "finetuned"
+    raise ConversionError(
+        "Unrecognised checkpoint: found neither `encoder.patch_embed.proj.weight` (pre-training) nor "
+        f"`patch_embed.proj.weight` (fine-tuned). First keys: {sorted(state_dict)[:10]}."
+    )
+
+
+def _count_blocks(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.")
+    indices = {int(m.group(1)) for k in state_dict if (m := pattern.match(k))}
+    if indices and indices != set(range(len(indices))):
+        raise ConversionError(f"Non-contiguous block indices under {prefix!r}: {sorted(indices)}.")
+    return len(indices)
+
+
+def _default_heads(width: int) -> int:
+    return 12 if width == 768 else max(1, width // 64)
+
+
+def infer_config(
+    state_dict: dict[str, torch.Tensor],
+    *,
+    image_size: int | None = None,
+    num_frames: int | None = None,
+    num_attention_heads: int | None = None,
+    decoder_num_attention_heads: int | None = None,
+    sampler_num_attention_heads: int = 8,
+    mask_type: str | None = None,
+    mask_ratio: float | None = None,
+    id2label: dict[int, str] | None = None,
+    **config_overrides,
+) -> AdaMAEConfig:
+    """
+    An [`AdaMAEConfig`] for an original-layout `state_dict`.
+
+    From shapes: hidden size, patch and tubelet sizes (conv kernel), channels, depth, MLP width, q/v bias, the
+    number of tokens (sampler position embedding or a stored sin-cos table: then the frames follow from
+    `image_size`), decoder width/depth/MLP width, sampler depth, number of classes, mean pooling. From arguments:
+    `image_size` (default 224), `num_frames` (default 16, when tokens can't tell), attention heads (can't be read
+    from shapes: 12 for width 768, else width / 64), `mask_type` / `mask_ratio` (default adaptive 0.95 with a
+    sampler, tube 0.9 without: VideoMAE's setting), labels. `config_overrides` are passed to `AdaMAEConfig`.
+    """
+    kind = detect_checkpoint_kind(state_dict)
+    prefix = "" if kind == "finetuned" else "encoder."
+    conv = state_dict[f"{prefix}patch_embed.proj.weight"]
+    if conv.ndim != 5 or conv.shape[-1] != conv.shape[-2]:
+        raise ConversionError(f"{prefix}patch_embed.proj.weight must be a Conv3d kernel (d, C, t, p, p), got {tuple(conv.shape)}.")
+    hidden_size, num_channels, tubelet_size, patch_size, _ = conv.shape
+    num_layers = _count_blocks(state_dict, f"{prefix}blocks.")
+    kwargs: dict[str, Any] = {
+        "hidden_size": hidden_size,
+        "num_channels": num_channels,
+        "tubelet_size": tubelet_size,
+        "patch_size": patch_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_attention_heads or _default_heads(hidden_size),
+        "intermediate_size": state_dict[f"{prefix}blocks.0.mlp.fc1.weight"].shape[0],
+        "qkv_bias": f"{prefix}blocks.0.attn.q_bias" in state_dict,
+    }
+
+    # Tokens -> frames, given the image size.
+    image_size = image_size or 224
+    num_tokens = None
+    for key in ("encoder.pos_embed_probs", "encoder.pos_embed", "pos_embed"):
+        if key in state_dict:
+            num_tokens = state_dict[key].shape[1]
+            break
+    if num_tokens is not None:
+        per_slice = (image_size // patch_size) ** 2
+        if num_tokens % per_slice:
+            raise ConversionError(
+                f"The checkpoint has {num_tokens} tokens, not a multiple of (image_size / patch_size)^2 = {per_slice} "
+                f"with image_size={image_size}; pass the right image size."
+            )
+        inferred_frames = num_tokens // per_slice * tubelet_size
+        if num_frames is not None and num_frames != inferred_frames:
+            raise ConversionError(
+                f"num_frames={num_frames} contradicts the checkpoint: {num_tokens} tokens at image_size={image_size} "
+                f"mean {inferred_frames} frames."
+            )
+        num_frames = inferred_frames
+    kwargs["image_size"] = image_size
+    kwargs["num_frames"] = num_frames or 16
+
+    if kind == "finetuned":
+        kwargs["use_mean_pooling"] = "fc_norm.weight" in state_dict
+        if "head.weight" not in state_dict:
+            raise ConversionError("Fine-tuned checkpoint without `head.weight`.")
+        num_labels = state_dict["head.weight"].shape[0]
+        if id2label is not None:
+            if len(id2label) != num_labels:
+                raise ConversionError(f"The label map has {len(id2label)} labels, the head {num_labels} classes.")
+            kwargs["id2label"] = {int(k): v for k, v in id2label.items()}
+            kwargs["label2id"] = {v: int(k) for k, v in id2label.items()}
+        else:
+            kwargs["num_labels"] = num_labels
+        kwargs["mask_type"] = mask_type or "tube"
+        kwargs["mask_ratio"] = mask_ratio if mask_ratio is not None else 0.9
+    else:
+        decoder_hidden = state_dict["encoder_to_decoder.weight"].shape[0]
+        kwargs.update(
+            decoder_hidden_size=decoder_hidden,
+            decoder_num_hidden_layers=_count_blocks(state_dict, "decoder.blocks."),
+            decoder_num_attention_heads=decoder_num_attention_heads or _default_heads(decoder_hidden),
+            decoder_intermediate_size=state_dict["decoder.blocks.0.mlp.fc1.weight"].shape[0],
+        )
+        patch_dim = tubelet_size * patch_size * patch_size * num_channels
+        if state_dict["decoder.head.weight"].shape[0] != patch_dim:
+            raise ConversionError(
+                f"decoder.head predicts {state_dict['decoder.head.weight'].shape[0]} values per token, expected "
+                f"tubelet * patch^2 * channels = {patch_dim}."
+            )
+        if kind == "adamae-pretraining":
+            sampler_width = state_dict["encoder.pos_embed_probs"].shape[-1]
+            if sampler_width != hidden_size:
+                raise ConversionError(
+                    f"Sampler width {sampler_width} != encoder width {hidden_size}: only the released d-wide sampler "
+                    "layout (encoder.get_token_probs = Block, Linear) is supported."
+                )
+            kwargs.update(
+                mask_type=mask_type or "adaptive",
+                mask_ratio=mask_ratio if mask_ratio is not None else 0.95,
+                sampler_type="mha",
+                sampler_depth=_count_blocks(
+                    {k: v for k, v in state_dict.items() if re.match(r"^encoder\.get_token_probs\.\d+\.(attn|norm1)\.", k)},
+                    "encoder.get_token_probs.",
+                ),
+                sampler_num_attention_heads=sampler_num_attention_heads,
+            )
+        else:  # original VideoMAE: no sampler, VideoMAE's tube masking at 90 %
+            if mask_type == "adaptive":
+                raise ConversionError("This checkpoint has no sampler weights (a VideoMAE one): mask_type='adaptive' is impossible.")
+            kwargs.update(mask_type=mask_type or "tube", mask_ratio=mask_ratio if mask_ratio is not None else 0.9)
+    kwargs.update(config_overrides)
+    return AdaMAEConfig(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Renaming
+# ---------------------------------------------------------------------------------------------------------------
+def rename_key(key: str) -> str | None:
+    """Our name for an original key, via [`KEY_MAPPING`] (first match), or `None` if no pattern matches."""
+    for pattern, replacement in KEY_MAPPING:
+        new_key, count = re.subn(pattern, replacement, key)
+        if count:
+            return new_key
+    return None
+
+
+def check_sincos_table(name: str, table: torch.Tensor, atol: float = 1e-4) -> None:
+    """Raise unless a stored position table equals the fixed sin-cos table we compute (so it may be dropped)."""
+    if table.ndim != 3 or table.shape[0] != 1:
+        raise ConversionError(f"{name} has shape {tuple(table.shape)}, expected (1, N, d).")
+    expected = get_sinusoid_encoding_table(table.shape[1], table.shape[2])
+    if not torch.allclose(table.float(), expected, atol=atol):
+        raise ConversionError(
+            f"{name} is not the fixed sin-cos table (max abs difference "
+            f"{(table.float() - expected).abs().max().item():.3g}); learnable position embeddings are not supported."
+        )
+
+
+def convert_state_dict(
+    state_dict: dict[str, torch.Tensor], expected_keys: set[str] | None = None
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """
+    Rename an original-layout state dict to ours.
+
+    Every key must match [`KEY_MAPPING`] or [`UNNEEDED_KEYS`] (sin-cos tables, verified and skipped); if
+    `expected_keys` (the target model's state dict keys) is given, the result must be exactly those keys.
+
+    Returns:
+        `(converted_state_dict, skipped_keys)`.
+    Raises:
+        [`ConversionError`] listing unknown, unexpected or missing keys.
+    """
+    converted: dict[str, torch.Tensor] = {}
+    skipped, unknown = [], []
+    for key, value in state_dict.items():
+        if any(re.match(pattern, key) for pattern in UNNEEDED_KEYS):
+            check_sincos_table(key, value)
+            skipped.append(key)
+            continue
+        new_key = rename_key(key)
+        if new_key is None:
+            unknown.append(key)
+        else:
+            converted[new_key] = value
+    problems = []
+    if unknown:
+        problems.append(f"unknown keys (no mapping): {sorted(unknown)}")
+    if expected_keys is not None:
+        unexpected = sorted(set(converted) - expected_keys)
+        missing = sorted(expected_keys - set(converted))
+        if unexpected:
+            problems.append(f"keys the model does not have: {unexpected}")
+        if missing:
+            problems.append(f"missing keys: {missing}")
+    if problems:
+        raise ConversionError("The checkpoint does not fit the AdaMAE layout; " + "; ".join(problems) + ".")
+    return converted, skipped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Conversion
+# ---------------------------------------------------------------------------------------------------------------
+def convert_checkpoint(
+    state_dict: dict[str, torch.Tensor], config: AdaMAEConfig | None = None, verify: bool = True, **config_kwargs
+) -> ConversionResult:
+    """
+    Convert an original-layout state dict to an AdaMAE model.
+
+    Args:
+        state_dict: from [`load_original_state_dict`].
+        config: the target config; by default [`infer_config`]`(state_dict, **config_kwargs)`.
+        verify: run [`verify_model`] (a forward pass) and store its report in `result.verification`.
+    """
+    kind = detect_checkpoint_kind(state_dict)
+    config = config or infer_config(state_dict, **config_kwargs)
+    model_class = AdaMAEForVideoClassification if kind == "finetuned" else AdaMAEForPreTraining
+    model = model_class(config)
+    expected = set(model.state_dict())
+    converted, skipped = convert_state_dict(state_dict, expected)
+    shape_errors = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(model.state_dict()[k].shape)}"
+        for k, v in converted.items()
+        if v.shape != model.state_dict()[k].shape
+    ]
+    if shape_errors:
+        raise ConversionError("Shape mismatches (check image_size / num_frames / heads): " + "; ".join(shape_errors))
+    model.load_state_dict({k: v.float() for k, v in converted.items()}, strict=True)
+    model.eval()
+    logger.info("Converted a %s checkpoint: %d tensors, skipped %s.", kind, len(converted), skipped or "nothing")
+    result = ConversionResult(model=model, kind=kind, skipped_keys=skipped)
+    if verify:
+        result.verification = verify_model(model)
+    return result
+
+
+@torch.no_grad()
+def verify_model(model: AdaMAEForPreTraining | AdaMAEForVideoClassification, seed: int = 0) -> dict[str, Any]:
+    """
+    Forward a fixed random clip (batch 1) through `model` in eval mode and check the outputs are finite and of the
+    right shapes. Returns a report (shapes, loss values or top-5 classes); raises `RuntimeError` on failure.
+    """
+    config = model.config
+    generator = torch.Generator().manual_seed(seed)
+    pixel_values = torch.randn(
+        1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator
+    )
+    model.eval()
+    report: dict[str, Any] = {"model_class": type(model).__name__, "input_shape": list(pixel_values.shape)}
+    if isinstance(model, AdaMAEForPreTraining):
+        torch.manual_seed(seed)
+        outputs = model(pixel_values)
+        expected = (1, config.num_tokens - config.num_visible_tokens, config.patch_dim)
+        values = {"loss": outputs.loss, "reconstruction_loss": outputs.reconstruction_loss}
+        if outputs.sampling_loss is not None:
+            values["sampling_loss"] = outputs.sampling_loss
+            probs = outputs.token_probabilities
+            report["token_probabilities_sum"] = round(float(probs.sum()), 6)
+            report["token_probabilities_max"] = float(probs.max())
+        report.update({name: float(value) for name, value in values.items()})
+        tensors = [outputs.logits, *values.values()]
+    else:
+        outputs = model(pixel_values)
+        expected = (1, config.num_labels)
+        top = outputs.logits.softmax(-1)[0].topk(min(5, config.num_labels))
+        report["top5"] = [(config.id2label[int(i)], round(float(p), 4)) for p, i in zip(top.values, top.indices)]
+        tensors = [outputs.logits]
+    report["logits_shape"] = list(outputs.logits.shape)
+    if tuple(outputs.logits.shape) != expected:
+        raise RuntimeError(f"Verification failed: logits shape {tuple(outputs.logits.shape)}, expected {expected}.")
+    if not all(torch.isfinite(t).all() for t in tensors):
+        raise RuntimeError(f"Verification failed: non-finite outputs {report}.")
+    report["logits_mean_abs"] = float(outputs.logits.abs().mean())
+    return report
+
+
+def read_label_file(path: str | os.PathLike) -> dict[int, str]:
+    """Labels from a JSON `{id: label}` map or a text file with one label per line (line number = id)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith(".json"):
+        return {int(k): v for k, v in json.loads(text).items()}
+    return dict(enumerate(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def save_processor(save_directory: str | os.PathLike, image_size: int) -> None:
+    """Write `preprocessor_config.json`: `adamae_hf.data.build_processor` (resize, centre crop, ImageNet stats)."""
+    try:
+        from .data import build_processor
+    except ImportError as error:  # the data extras (PyAV, kornia) are missing: same processor, built here
+        logger.warning("adamae_hf.data unavailable (%s); building VideoMAEImageProcessorPil directly.", error)
+        from transformers import VideoMAEImageProcessorPil
+
+        from .modeling_adamae import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+        processor = VideoMAEImageProcessorPil(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+            image_mean=list(IMAGENET_DEFAULT_MEAN), image_std=list(IMAGENET_DEFAULT_STD),
+        )  # fmt: skip
+    else:
+        processor = build_processor(image_size=image_size)
+    processor.save_pretrained(save_directory)
+
+
+def convert_original_checkpoint(
+    checkpoint_path: str | os.PathLike,
+    pytorch_dump_folder_path: str | os.PathLike,
+    *,
+    checkpoint_key: str | None = None,
+    allow_unsafe_pickle: bool = True,
+    model_card: str | None = None,
+    **config_kwargs,
+) -> ConversionResult:
+    """
+    Load a released checkpoint, convert it, verify it, and save model (safetensors), config, processor config,
+    modeling code (`auto_map`) and, if `model_card` names a paper variant (see `adamae_hf.hub.PAPER_VARIANTS`), its
+    card as `README.md` into `pytorch_dump_folder_path`. The saved folder is reloaded and must give the same
+    outputs. `config_kwargs` go to [`infer_config`].
+    """
+    import adamae_hf  # noqa: F401  (registers the Auto classes so that save_pretrained writes code + auto_map)
+
+    state_dict = load_original_state_dict(checkpoint_path, checkpoint_key, allow_unsafe_pickle)
+    result = convert_checkpoint(state_dict, **config_kwargs)
+    folder = Path(pytorch_dump_folder_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.model.save_pretrained(folder)
+    save_processor(folder, result.model.config.image_size)
+    if model_card is not None:
+        from .hub import render_model_card
+
+        render_model_card(model_card).save(folder / "README.md")
+
+    reloaded = type(result.model).from_pretrained(folder)
+    report = verify_model(reloaded)
+    for name in ("loss", "logits_mean_abs"):
+        if name in report and abs(report[name] - result.verification.get(name, report[name])) > 1e-5:
+            raise RuntimeError(f"The saved model differs from the converted one: {report} vs {result.verification}.")
+    logger.info("Saved %s to %s; verification: %s", type(result.model).__name__, folder, result.verification)
+    return result
+
+
+__all__ = [
+    "KEY_MAPPING",
+    "UNNEEDED_KEYS",
+    "ConversionError",
+    "ConversionResult",
+    "convert_checkpoint",
+    "convert_original_checkpoint",
+    "convert_state_dict",
+    "detect_checkpoint_kind",
+    "extract_state_dict",
+    "infer_config",
+    "load_original_state_dict",
+    "read_label_file",
+    "rename_key",
+    "verify_model",
+]

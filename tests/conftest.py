@@ -1,0 +1,12 @@
+import pytest
+
+from adamae_hf.data import generate_synthetic_dataset
+
+
+@pytest.fixture(scope="session")
+def data_synthetic_dir(tmp_path_factory):
+    """A tiny synthetic dataset: 4 classes, 3 train + 2 validation clips each, 16 frames at 32x32."""
+    return generate_synthetic_dataset(
+        tmp_path_factory.mktemp("synthetic") / "data",
+        seed=0, num_classes=4, train_per_class=3, val_per_class=2, num_frames=16, image_size=32,
+    )

@@ -1,0 +1,458 @@
+"""Behaviour tests of the AdaMAE config and models (tiny configs, CPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+    VideoMAEConfig,
+    VideoMAEForPreTraining,
+    VideoMAEForVideoClassification,
+)
+
+from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining, AdaMAEForVideoClassification, AdaMAEModel
+from adamae_hf.modeling_adamae import frame_masking, random_masking, tube_masking
+
+TINY = dict(
+    image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=64, num_hidden_layers=2,
+    num_attention_heads=4, intermediate_size=128, decoder_hidden_size=32, decoder_num_hidden_layers=2,
+    decoder_num_attention_heads=4, decoder_intermediate_size=64, sampler_num_attention_heads=4, mask_ratio=0.75,
+)  # fmt: skip  # 2 x 4 x 4 = 32 tokens, 8 visible
+
+
+def tiny_config(**overrides) -> AdaMAEConfig:
+    return AdaMAEConfig(**{**TINY, **overrides})
+
+
+def clips(batch_size: int = 2, config: AdaMAEConfig | None = None, seed: int = 0) -> torch.Tensor:
+    config = config or tiny_config()
+    generator = torch.Generator().manual_seed(seed)
+    shape = (batch_size, config.num_frames, 3, config.image_size, config.image_size)
+    return torch.randn(shape, generator=generator)
+
+
+# ------------------------------------------------------------------------------------------------ config
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        (dict(mask_ratio=0.0), "mask_ratio"),
+        (dict(mask_ratio=1.0), "mask_ratio"),
+        (dict(mask_ratio=0.99), "mask_ratio"),  # int(32 * 0.01) = 0 visible tokens
+        (dict(mask_type="block"), "mask_type"),
+        (dict(sampler_type="cnn"), "sampler_type"),
+        (dict(image_size=30), "image_size"),
+        (dict(num_frames=5), "num_frames"),
+        (dict(num_attention_heads=5), "num_attention_heads"),
+        (dict(decoder_num_attention_heads=5), "decoder_num_attention_heads"),
+        (dict(sampler_num_attention_heads=3), "sampler_num_attention_heads"),
+        (dict(hidden_act="tanhh"), "hidden_act"),
+        (dict(drop_path_rate=1.5), "drop_path_rate"),
+        (dict(sampling_loss_weight=-1.0), "sampling_loss_weight"),
+        (dict(hidden_size=0), "hidden_size"),
+    ],
+)
+def test_invalid_config_values_name_field_and_value(overrides, field):
+    with pytest.raises(ValueError, match=rf"AdaMAEConfig\.{field}=") as error:
+        tiny_config(**overrides)
+    assert repr(overrides.get(field, next(iter(overrides.values())))) in str(error.value) or field in str(error.value)
+
+
+def test_default_config_is_released_vit_b():
+    config = AdaMAEConfig()
+    assert (config.num_frames, config.image_size, config.tubelet_size, config.patch_size) == (16, 224, 2, 16)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (768, 12, 12)
+    assert (config.decoder_hidden_size, config.decoder_num_hidden_layers, config.decoder_num_attention_heads) == (384, 4, 6)
+    assert config.num_tokens == 1568 and config.num_visible_tokens == 78
+    assert config.layer_norm_eps == 1e-6 and config.norm_pix_loss and config.qkv_bias and config.use_mean_pooling
+    assert config.sampler_hidden_size == 768 and config.mask_type == "adaptive" and config.mask_ratio == 0.95
+    assert AdaMAEConfig(mask_type="tube", mask_ratio=0.9).num_visible_tokens == 8 * 20  # VideoMAE: int(0.9*196) masked
+
+
+def test_default_models_have_vit_b_parameter_counts():
+    with torch.device("meta"):
+        classifier = AdaMAEForVideoClassification(AdaMAEConfig(num_labels=174))
+        pretraining = AdaMAEForPreTraining(AdaMAEConfig())
+    num_classifier = sum(p.numel() for p in classifier.parameters())
+    assert 86e6 < num_classifier < 88e6  # "~87 M" in the paper's tables
+    num_sampler = sum(p.numel() for p in pretraining.token_sampler.parameters())
+    block = 12 * 768 * 768 + 10 * 768  # qkv, proj, fc1, fc2 weights; q/v-free biases and two norms
+    assert num_sampler == 1568 * 768 + block + 768 + 1  # position embedding, one block, Linear(768, 1)
+
+
+# ------------------------------------------------------------------------------------------------ masking
+def test_adaptive_mask_has_exactly_nv_distinct_visible_tokens_and_probabilities_sum_to_one():
+    config = tiny_config()
+    model = AdaMAEForPreTraining(config)
+    outputs = model(clips(4))
+    mask = outputs.bool_masked_pos
+    assert mask.shape == (4, 32) and mask.dtype == torch.bool
+    assert ((~mask).sum(1) == config.num_visible_tokens).all()
+    assert outputs.logits.shape == (4, 32 - 8, config.patch_dim)
+    torch.testing.assert_close(outputs.token_probabilities.sum(1), torch.ones(4))
+    assert outputs.sampling_loss is not None and torch.isfinite(outputs.loss)
+
+
+def test_adaptive_mask_is_reproducible_under_manual_seed_and_random_otherwise():
+    model = AdaMAEForPreTraining(tiny_config()).eval()
+    pixel_values = clips(2)
+    torch.manual_seed(3)
+    first = model(pixel_values).bool_masked_pos
+    torch.manual_seed(3)
+    second = model(pixel_values).bool_masked_pos
+    third = model(pixel_values).bool_masked_pos
+    assert torch.equal(first, second)
+    assert not torch.equal(first, third)
+
+
+def test_adaptive_sampling_follows_the_sampler_distribution():
+    model = AdaMAEForPreTraining(tiny_config(mask_ratio=0.875))  # 4 visible of 32
+    torch.nn.init.zeros_(model.token_sampler.head.weight)
+    with torch.no_grad():
+        model.token_sampler.head.bias.zero_()
+        # make tokens 0-3 overwhelmingly likely through the position embedding and a head reading one channel
+        model.token_sampler.head.weight[0, 0] = 1.0
+        model.token_sampler.position_embeddings.zero_()
+        model.token_sampler.position_embeddings[0, :4, 0] = 1e3
+    model.token_sampler.layers = torch.nn.ModuleList()  # position embedding straight to the head
+    mask = model(clips(3)).bool_masked_pos
+    assert (~mask[:, :4]).all() and mask[:, 4:].all()
+
+
+def test_mask_types_have_their_structure_and_ratio():
+    grid = (4, 3, 5)  # slices, height, width
+    tube = tube_masking(6, grid, num_masked_per_slice=12)
+    assert tube.shape == (6, 60) and (tube.sum(1) == 4 * 12).all()
+    per_slice = tube.view(6, 4, 15)
+    assert (per_slice == per_slice[:, :1]).all()  # same spatial mask at every time step
+    random = random_masking(6, 60, num_masked=45)
+    assert (random.sum(1) == 45).all()
+    assert not (random.view(6, 4, 15) == random.view(6, 4, 15)[:, :1]).all()
+    frame = frame_masking(6, grid, num_visible_slices=1)
+    slices = frame.view(6, 4, 15)
+    assert ((slices.all(-1) | (~slices).all(-1))).all()  # whole slices
+    assert (slices.all(-1).sum(1) == 3).all()
+
+
+@pytest.mark.parametrize("mask_type, ratio", [("tube", 0.75), ("random", 0.75), ("frame", 0.5)])
+def test_baseline_masks_in_the_model(mask_type, ratio):
+    config = tiny_config(mask_type=mask_type, mask_ratio=ratio)
+    model = AdaMAEForPreTraining(config)
+    assert model.token_sampler is None
+    outputs = model(clips(3, config))
+    assert ((~outputs.bool_masked_pos).sum(1) == config.num_visible_tokens).all()
+    assert outputs.token_probabilities is None and outputs.sampling_loss is None
+    assert torch.equal(outputs.loss, outputs.reconstruction_loss)
+
+
+def test_given_mask_is_used_and_sampling_loss_computed_against_it():
+    config = tiny_config()
+    model = AdaMAEForPreTraining(config)
+    mask = random_masking(2, 32, 24)
+    outputs = model(clips(2), bool_masked_pos=mask)
+    assert torch.equal(outputs.bool_masked_pos, mask)
+    log_probs = outputs.token_probabilities.log()
+    per_token = (outputs.logits - _masked_targets(clips(2), mask, config)).pow(2).mean(-1)
+    expected = -(log_probs[mask].view(2, -1) * per_token).mean()
+    torch.testing.assert_close(outputs.sampling_loss, expected, rtol=1e-4, atol=1e-5)
+
+
+def _masked_targets(pixel_values, mask, config):
+    from adamae_hf.modeling_adamae import patchify_targets
+
+    targets = patchify_targets(pixel_values, config)
+    return targets[mask].view(mask.shape[0], -1, targets.shape[-1])
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (torch.zeros(2, 32, dtype=torch.long), "torch.bool"),
+        (torch.zeros(2, 31, dtype=torch.bool), "shape"),
+        (torch.stack([random_masking(1, 32, 24)[0], random_masking(1, 32, 20)[0]]), "same number"),
+        (torch.zeros(2, 32, dtype=torch.bool), "some but not all"),
+    ],
+)
+def test_bad_bool_masked_pos_gives_clear_error(mask, message):
+    with pytest.raises(ValueError, match=message):
+        AdaMAEForPreTraining(tiny_config())(clips(2), bool_masked_pos=mask)
+
+
+@pytest.mark.parametrize(
+    "pixel_values, message",
+    [
+        (torch.randn(4, 3, 32, 32), "5 dimensions"),
+        (torch.randn(1, 6, 3, 32, 32), "num_frames=4"),
+        (torch.randn(1, 4, 3, 48, 48), "image_size=32"),
+        (torch.randn(1, 4, 1, 32, 32), "num_channels=3"),
+        (torch.zeros(1, 4, 3, 32, 32, dtype=torch.uint8), "floating point"),
+        (None, "required"),
+    ],
+)
+def test_bad_pixel_values_give_clear_errors(pixel_values, message):
+    config = tiny_config()
+    for model in (AdaMAEForPreTraining(config), AdaMAEForVideoClassification(config), AdaMAEModel(config)):
+        with pytest.raises(ValueError, match=message):
+            model(pixel_values)
+
+
+# ------------------------------------------------------------------------------------------------ losses
+def _grads(module):
+    return [p.grad for p in module.parameters()]
+
+
+def test_sampler_learns_only_from_the_sampling_loss():
+    model = AdaMAEForPreTraining(tiny_config())
+    outputs = model(clips(2))
+    outputs.reconstruction_loss.backward(retain_graph=True)
+    assert all(g is None or not g.any() for g in _grads(model.token_sampler))
+    assert model.decoder.head.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    outputs.sampling_loss.backward()
+    assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.token_sampler.layers))
+    assert all(g is None or not g.any() for g in _grads(model.decoder))
+
+
+def test_zero_sampling_loss_weight_gives_zero_sampler_gradient():
+    model = AdaMAEForPreTraining(tiny_config(sampling_loss_weight=0.0))
+    model(clips(2)).loss.backward()
+    assert all(g is None or not g.any() for g in _grads(model.token_sampler))
+    assert model.adamae.encoder.layer[0].mlp.fc1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("to_tokenizer", [True, False])
+def test_sampling_loss_reaches_tokenizer_only_when_configured(to_tokenizer):
+    model = AdaMAEForPreTraining(tiny_config(sampling_loss_to_tokenizer=to_tokenizer))
+    model(clips(2)).sampling_loss.backward()
+    grad = model.adamae.embeddings.patch_embeddings.projection.weight.grad
+    assert (grad is not None and grad.abs().sum() > 0) == to_tokenizer
+
+
+def test_a_few_dozen_steps_lower_the_reconstruction_loss():
+    torch.manual_seed(0)
+    model = AdaMAEForPreTraining(tiny_config())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    # fixed clips, each one texture tiled over space and time: any visible token tells the masked ones
+    texture = torch.randn((4, 1, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    pixel_values = texture.repeat(1, 4, 1, 4, 4)
+    losses = []
+    for _ in range(30):
+        outputs = model(pixel_values)
+        outputs.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(outputs.reconstruction_loss.item())
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+
+
+# ------------------------------------------------------------------------------------------------ transformers integration
+def test_sdpa_is_default_and_agrees_with_eager():
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = AdaMAEForPreTraining(config).eval()
+    assert model.config._attn_implementation == "sdpa"
+    eager = AdaMAEForPreTraining.from_pretrained(_save(model), attn_implementation="eager").eval()
+    assert eager.config._attn_implementation == "eager"
+    mask = random_masking(2, 32, 24)
+    a, b = model(clips(2), bool_masked_pos=mask), eager(clips(2), bool_masked_pos=mask)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.token_probabilities, b.token_probabilities, atol=1e-5, rtol=0)
+    classifier = AdaMAEForVideoClassification(tiny_config(num_labels=3)).eval()
+    eager_classifier = AdaMAEForVideoClassification.from_pretrained(_save(classifier), attn_implementation="eager")
+    torch.testing.assert_close(classifier(clips(2)).logits, eager_classifier.eval()(clips(2)).logits, atol=1e-5, rtol=0)
+
+
+def test_output_attentions_and_hidden_states():
+    config = tiny_config()
+    model = AdaMAEForPreTraining(config)
+    outputs = model(clips(2), output_attentions=True, output_hidden_states=True)
+    assert len(outputs.hidden_states) == config.num_hidden_layers + 1
+    assert outputs.hidden_states[-1].shape == (2, config.num_visible_tokens, config.hidden_size)
+    assert len(outputs.attentions) == config.num_hidden_layers
+    assert outputs.attentions[0].shape == (2, 4, 8, 8)
+    torch.testing.assert_close(outputs.attentions[0].sum(-1), torch.ones(2, 4, 8))
+    classifier = AdaMAEForVideoClassification(config)
+    outputs = classifier(clips(2), output_attentions=True, output_hidden_states=True)
+    assert outputs.attentions[1].shape == (2, 4, 32, 32) and outputs.hidden_states[0].shape == (2, 32, 64)
+    assert len(classifier(clips(2), return_dict=False)) == 1
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = AdaMAEForPreTraining(tiny_config(drop_path_rate=0.1))
+    model.train()
+    mask = random_masking(2, 32, 24)
+
+    def gradients():
+        model.zero_grad()
+        torch.manual_seed(1)
+        model(clips(2), bool_masked_pos=mask).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    plain = gradients()
+    model.gradient_checkpointing_enable()
+    assert model.adamae.encoder.layer[0].gradient_checkpointing
+    checkpointed = gradients()
+    assert plain.keys() == checkpointed.keys()
+    for name in plain:
+        torch.testing.assert_close(plain[name], checkpointed[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def _save(model, tmp_dir=None) -> str:
+    import tempfile
+
+    directory = tmp_dir or tempfile.mkdtemp()
+    model.save_pretrained(directory)
+    return directory
+
+
+def test_auto_classes_resolve_to_adamae(tmp_path):
+    config = tiny_config(num_labels=3)
+    assert isinstance(AutoConfig.for_model("adamae", **TINY), AdaMAEConfig)
+    assert isinstance(AutoModel.from_config(config), AdaMAEModel)
+    assert isinstance(AutoModelForPreTraining.from_config(config), AdaMAEForPreTraining)
+    assert isinstance(AutoModelForVideoClassification.from_config(config), AdaMAEForVideoClassification)
+    AdaMAEForVideoClassification(config).save_pretrained(tmp_path)
+    assert isinstance(AutoModelForVideoClassification.from_pretrained(tmp_path), AdaMAEForVideoClassification)
+
+
+@pytest.mark.parametrize("model_class", [AdaMAEForPreTraining, AdaMAEForVideoClassification])
+def test_save_pretrained_writes_safetensors_and_reloads_bit_exactly(tmp_path, model_class):
+    model = model_class(tiny_config(num_labels=3)).eval()
+    model.save_pretrained(tmp_path)
+    files = set(os.listdir(tmp_path))
+    assert {"model.safetensors", "config.json", "modeling_adamae.py", "configuration_adamae.py"} <= files
+    assert not any(name.endswith(".bin") for name in files)
+    reloaded = model_class.from_pretrained(tmp_path).eval()
+    for (name, a), (_, b) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    torch.manual_seed(0)
+    first = model(clips(2))
+    torch.manual_seed(0)
+    second = reloaded(clips(2))
+    assert torch.equal(first.logits, second.logits)
+
+
+def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path):
+    model = AdaMAEForPreTraining(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "ckpt")
+    torch.manual_seed(0)
+    expected = model(clips(2)).loss.item()
+    script = textwrap.dedent(
+        f"""
+        import sys, torch
+        sys.path = [p for p in sys.path if not p.rstrip('/').endswith('src')]
+        try:
+            import adamae_hf
+            raise SystemExit("adamae_hf should not be importable here")
+        except ImportError:
+            pass
+        from transformers import AutoModelForPreTraining, AutoModel
+        model = AutoModelForPreTraining.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        AutoModel.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True)
+        torch.manual_seed(0)
+        x = torch.randn((2, 4, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+        print(repr(model(x).loss.item()))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.strip().splitlines()[-1]) == expected
+
+
+# ------------------------------------------------------------------------------------------------ classification
+def test_classification_accepts_class_ids_and_soft_targets():
+    model = AdaMAEForVideoClassification(tiny_config(num_labels=3))
+    outputs = model(clips(2), labels=torch.tensor([0, 2]))
+    expected = torch.nn.functional.cross_entropy(outputs.logits, torch.tensor([0, 2]))
+    torch.testing.assert_close(outputs.loss, expected)
+    soft = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    outputs = model(clips(2), labels=soft)
+    expected = -(soft * outputs.logits.log_softmax(-1)).sum(-1).mean()
+    torch.testing.assert_close(outputs.loss, expected)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 2]), 3).float()
+    torch.testing.assert_close(model(clips(2), labels=one_hot).loss, model(clips(2), labels=torch.tensor([0, 2])).loss)
+    with pytest.raises(ValueError, match="Soft-target labels"):
+        model(clips(2), labels=torch.rand(2, 4))
+    multi = AdaMAEForVideoClassification(tiny_config(num_labels=3, problem_type="multi_label_classification"))
+    targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    outputs = multi(clips(2), labels=targets)
+    torch.testing.assert_close(outputs.loss, torch.nn.functional.binary_cross_entropy_with_logits(outputs.logits, targets))
+
+
+def test_classifier_uses_mean_pooling_fc_norm_and_drop_path():
+    model = AdaMAEForVideoClassification(tiny_config(num_labels=3, drop_path_rate=0.5))
+    assert model.adamae.layernorm is None and model.fc_norm is not None
+    assert model.adamae.encoder.layer[-1].drop_path_rate == 0.5 and model.adamae.encoder.layer[0].drop_path_rate == 0
+    assert model.classifier.weight.std() < 0.02 * 0.01  # init scale 0.001
+    model.train()
+    torch.manual_seed(0)
+    a = model(clips(2)).logits
+    b = model(clips(2)).logits
+    assert not torch.equal(a, b)  # stochastic depth is active in training
+    model.eval()
+    assert torch.equal(model(clips(2)).logits, model(clips(2)).logits)
+
+
+def test_token_probabilities_as_a_saliency_map():
+    config = tiny_config()
+    model = AdaMAEForPreTraining(config).eval()
+    saliency = model.get_token_probabilities(clips(3))
+    assert saliency.shape == (3, 2, 4, 4)
+    torch.testing.assert_close(saliency.sum((1, 2, 3)), torch.ones(3))
+    with pytest.raises(ValueError, match="adaptive"):
+        AdaMAEForPreTraining(tiny_config(mask_type="tube")).get_token_probabilities(clips(1))
+
+
+# ------------------------------------------------------------------------------------------------ VideoMAE warm start
+def _videomae_config(**overrides) -> VideoMAEConfig:
+    keys = ("image_size", "patch_size", "num_frames", "tubelet_size", "hidden_size", "num_hidden_layers",
+            "num_attention_heads", "intermediate_size", "decoder_hidden_size", "decoder_num_hidden_layers",
+            "decoder_num_attention_heads", "decoder_intermediate_size")  # fmt: skip
+    return VideoMAEConfig(**{k: TINY[k] for k in keys}, norm_pix_loss=True, **overrides)
+
+
+def _randomise(model):
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    return model
+
+
+def test_warm_start_from_videomae_pretraining_matches_its_loss_and_logits(tmp_path):
+    videomae = _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=False))).eval()
+    videomae.save_pretrained(tmp_path)
+    mask = tube_masking(2, (2, 4, 4), 12)
+    expected = videomae(clips(2), bool_masked_pos=mask)
+    for source in (videomae, str(tmp_path)):
+        model = AdaMAEForPreTraining.from_videomae(source).eval()
+        assert model.token_sampler is not None  # fresh sampler
+        outputs = model(clips(2), bool_masked_pos=mask)
+        torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(outputs.reconstruction_loss, expected.loss, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("use_mean_pooling", [True, False])
+def test_warm_start_from_videomae_classifier_matches_its_logits(use_mean_pooling):
+    videomae = VideoMAEForVideoClassification(_videomae_config(num_labels=5, use_mean_pooling=use_mean_pooling))
+    videomae = _randomise(videomae).eval()
+    model = AdaMAEForVideoClassification.from_videomae(videomae).eval()
+    torch.testing.assert_close(model(clips(2)).logits, videomae(clips(2)).logits, atol=1e-5, rtol=0)
+
+
+def test_warm_start_rejects_a_non_videomae_checkpoint(tmp_path):
+    AdaMAEForVideoClassification(tiny_config()).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not a VideoMAE"):
+        AdaMAEForVideoClassification.from_videomae(str(tmp_path))
