@@ -19,9 +19,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 if ! python -c "import torch" >/dev/null 2>&1; then
   echo "== installing the CPU build of torch"
-  # A wheel already on this machine (pip's find-links) first; else the CPU index of pytorch.org.
-  python -m pip install -q --no-index "torch==2.13.0" 2>/dev/null \
-    || python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+  # The CPU wheel where pip's configured indexes or find-links have it (fails fast where they don't), else
+  # pytorch.org's CPU index. Set ADAMAE_TORCH_SPEC to choose another build, e.g. "torch" for CUDA.
+  if [ -n "${ADAMAE_TORCH_SPEC:-}" ]; then
+    python -m pip install -q "$ADAMAE_TORCH_SPEC"
+  else
+    python -m pip install -q "torch==2.13.0+cpu" 2>/dev/null \
+      || python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+  fi
 fi
 
 stamp="$venv/.adamae-hf-installed"
