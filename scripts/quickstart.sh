@@ -44,7 +44,7 @@ case "$task" in
     python scripts/run_finetuning.py
     ;;
   test)
-    python -m pytest -q tests "$@"
+    python -m pytest -q "$@"  # no arguments: every test under tests/ (testpaths in pyproject.toml)
     ;;
   *)
     echo "usage: bash scripts/quickstart.sh [demo|test] [pytest arguments]" >&2
