@@ -234,7 +234,7 @@ def model_card_for_run(
         training_args: the run's arguments (e.g. `vars(args)` or `TrainingArguments.to_dict()`), shown as a table.
         eval_results: measured metrics (e.g. `{"eval_top1": 68.2, "eval_top5": 91.0, "eval_loss": 1.3}`), or
             `None`. Numeric entries other than runtime / throughput / epoch go to the card and, for a classifier,
-            to `model-index` (source: this run's evaluation, not the paper).
+            to `model-index` as the model's own (self-reported, unverified) results, not the paper's.
         model_name: the model's name (card title and `model-index` name).
         config: the model's `AdaMAEConfig` (or its dict); decides the task and fills the architecture table.
         repo_id: repository the card's code loads from; defaults to `model_name`.
@@ -247,7 +247,7 @@ def model_card_for_run(
     if config is None:
         config = AdaMAEConfig()
     elif isinstance(config, dict):
-        config = AdaMAEConfig(**{k: v for k, v in config.items() if k not in ("model_type", "transformers_version")})
+        config = AdaMAEConfig.from_dict({k: v for k, v in config.items() if k != "transformers_version"})
     architectures = getattr(config, "architectures", None) or []
     is_classifier = "AdaMAEForVideoClassification" in architectures or (
         not architectures and eval_results is not None and any("top1" in k or "acc" in k for k in eval_results)
@@ -263,8 +263,7 @@ def model_card_for_run(
         card_eval_results = [
             EvalResult(
                 task_type="video-classification", dataset_type=dataset_id or dataset_name, dataset_name=dataset_name,
-                metric_type=_metric_type(k), metric_name=k, metric_value=v, source_name="this run's evaluation",
-                verified=False,
+                metric_type=_metric_type(k), metric_name=k, metric_value=v, verified=False,
             )  # fmt: skip
             for k, v in metrics.items()
         ]
