@@ -146,7 +146,9 @@ class VideoClipDataset(Dataset):
 
 
 class StreamingVideoClipDataset(VideoClipDataset, IterableDataset):
-    """Iterable variant for streaming sources; shards samples over ranks x DataLoader workers.
+    """Iterable variant for streaming sources; shards samples over ranks x DataLoader workers (a
+    ``datasets.IterableDataset`` shards over workers itself: then only ranks are sharded here, and
+    ``video_index`` counts within the stream a worker sees).
 
     Bad videos under ``on_bad_video="skip"`` are simply left out (the next sample follows).
     """
@@ -161,6 +163,8 @@ class StreamingVideoClipDataset(VideoClipDataset, IterableDataset):
         info = get_worker_info()
         num_workers, worker_id = (info.num_workers, info.id) if info is not None else (1, 0)
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        if self.source.worker_sharded:
+            num_workers, worker_id = 1, 0
         shard, num_shards = _rank() * num_workers + worker_id, world_size * num_workers
         for index, sample in enumerate(self.source):
             if index % num_shards != shard:

@@ -37,6 +37,8 @@ class VideoSource:
     label_names: list[str]
     streaming: bool = False
     description: str = field(default="")
+    # the iterable splits itself over DataLoader workers (a `datasets.IterableDataset` does)
+    worker_sharded: bool = False
 
     @property
     def num_labels(self) -> int:
@@ -191,7 +193,9 @@ def hf_dataset_source(
         return VideoSample(video, int(remap[label] if remap is not None else label), name)
 
     if streaming:
-        return VideoSource(_MappedIterable(dataset, to_sample), names, streaming=True, description="streaming dataset")
+        return VideoSource(
+            _MappedIterable(dataset, to_sample), names, streaming=True, description="streaming dataset", worker_sharded=True
+        )
     return VideoSource(_MappedSequence(dataset, to_sample), names, description="dataset")
 
 

@@ -184,11 +184,13 @@ class EvalTransform(_ClipTransform):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
         self.image_size, self.num_crops = image_size, num_crops
         self.resize_size = resize_size or image_size
+        if self.resize_size < image_size:
+            raise ValueError(f"resize_size ({self.resize_size}) must be >= image_size ({image_size})")
 
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
         k, t, c, h, w = clips.shape
         frames = resize(clips.reshape(k * t, c, h, w), self.resize_size, side="short", antialias=True)
-        frames = frames.clamp_(0, 1)
+        frames = frames.clamp_(0, 1).unflatten(0, (k, t))  # (K, T, C, h, w)
         h, w = frames.shape[-2:]
         size = self.image_size
         if self.num_crops == 1:
@@ -197,7 +199,7 @@ class EvalTransform(_ClipTransform):
             tops, lefts = [0, (h - size) // 2, h - size], [(w - size) // 2] * 3
         else:
             tops, lefts = [(h - size) // 2] * 3, [0, (w - size) // 2, w - size]
-        crops = torch.stack([frames[..., y : y + size, x : x + size] for y, x in zip(tops, lefts)], dim=1)
+        crops = torch.stack([frames[..., y : y + size, x : x + size] for y, x in zip(tops, lefts)], dim=1)  # (K, S, T, ...)
         return self.normalize(crops.reshape(k * self.num_crops, t, c, size, size))
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:

@@ -76,7 +76,8 @@ def _open_container(video: VideoInput, name: str) -> av.container.InputContainer
     try:
         return av.open(video, mode="r", metadata_errors="ignore")
     except av.FFmpegError as e:
-        raise VideoReadError(name, f"not a readable video container ({type(e).__name__}: {e})") from e
+        reason = f"not a readable video container ({type(e).__name__}: {e})"
+    raise VideoReadError(name, reason)
 
 
 def sample_clip_indices(
@@ -168,7 +169,7 @@ def _decode_indices(
             if stream_ended:
                 break
     except av.FFmpegError as e:
-        raise VideoReadError(name, f"undecodable video stream ({type(e).__name__}: {e})") from e
+        raise VideoReadError(name, f"undecodable video stream ({type(e).__name__}: {e})") from None
     if stats is not None:
         stats["decoded_frames"] = stats.get("decoded_frames", 0) + decoded
         stats["video_frames"] = num_video_frames
@@ -218,6 +219,7 @@ def read_video_clips(
     """
     name = describe_video(video)
     container = _open_container(video, name)
+    failure: tuple[str, str] | None = None
     try:
         if not container.streams.video:
             raise VideoReadError(name, "the file has no video stream")
@@ -229,9 +231,16 @@ def read_video_clips(
         indices = sample_clip_indices(total, num_frames, sampling_rate, num_clips, mode, generator)
         wanted = sorted(set(indices.ravel().tolist()))
         frames = _decode_indices(container, stream, wanted, name, total, exact, stats)
+    except VideoReadError as e:
+        failure = (e.path, e.reason)
     except av.FFmpegError as e:
-        raise VideoReadError(name, f"undecodable video ({type(e).__name__}: {e})") from e
+        failure = (name, f"undecodable video ({type(e).__name__}: {e})")
     finally:
         container.close()
+    # Drop every PyAV object before raising: a traceback kept alive (e.g. by a caller) must not hold a
+    # codec context, whose finalizer would wait on decoder threads that a forked DataLoader worker lacks.
+    container = stream = None
+    if failure is not None:
+        raise VideoReadError(*failure)
     decoded = np.stack([frames[i] for i in wanted])  # (F, H, W, 3), F = len(wanted)
     return torch.from_numpy(decoded[np.searchsorted(wanted, indices)])
