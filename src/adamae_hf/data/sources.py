@@ -146,10 +146,12 @@ def _hf_video(value: Any, video_column: str) -> tuple[str | bytes, str]:
 def hf_dataset_source(
     dataset: Any,
     video_column_name: str = "video",
-    label_column_name: str = "label",
+    label_column_name: str | None = "label",
     label_names: Sequence[str] | None = None,
 ) -> VideoSource:
     """A source from a loaded ``datasets.Dataset`` or ``datasets.IterableDataset`` (streaming).
+
+    ``label_column_name=None`` reads an unlabelled dataset (for pre-training): every sample gets label -1.
 
     The video column may hold paths, bytes or a ``Video`` feature (cast to ``Video(decode=False)`` so that
     decoding stays ours); the label column a ``ClassLabel``, integers, or strings (mapped to
@@ -163,12 +165,14 @@ def hf_dataset_source(
     if columns is None:  # streaming dataset with unknown features: peek at one example
         columns = list(next(iter(dataset)))
     for kind, column in (("video", video_column_name), ("label", label_column_name)):
-        if column not in columns:
+        if column is not None and column not in columns:
             raise ValueError(f"{kind} column {column!r} not found; the dataset has columns {columns}")
     if features is not None and isinstance(features[video_column_name], datasets.Video):
         dataset = dataset.cast_column(video_column_name, datasets.Video(decode=False))
-    label_feature = features[label_column_name] if features is not None else None
-    if isinstance(label_feature, datasets.ClassLabel):
+    label_feature = features[label_column_name] if features is not None and label_column_name is not None else None
+    if label_column_name is None:
+        names, remap = [], None
+    elif isinstance(label_feature, datasets.ClassLabel):
         names = _check_label_names(label_feature.names, label_names, "dataset")
         remap = None if label_names is None else {i: names.index(n) for i, n in enumerate(label_feature.names)}
     elif label_feature is not None and getattr(label_feature, "dtype", None) == "string" or (
@@ -185,10 +189,12 @@ def hf_dataset_source(
                 raise ValueError("a streaming dataset with integer labels needs label_names (or a ClassLabel column)")
             label_names = [str(i) for i in range(int(max(dataset[label_column_name])) + 1)]
         names, remap = list(label_names), None
-    dataset = dataset.select_columns([video_column_name, label_column_name])
+    dataset = dataset.select_columns([c for c in (video_column_name, label_column_name) if c is not None])
 
     def to_sample(example: dict) -> VideoSample:
         video, name = _hf_video(example[video_column_name], video_column_name)
+        if label_column_name is None:
+            return VideoSample(video, -1, name)
         label = example[label_column_name]
         return VideoSample(video, int(remap[label] if remap is not None else label), name)
 
@@ -229,7 +235,7 @@ def load_video_source(
     data_root: str | os.PathLike | None = None,
     split: str = "train",
     video_column_name: str = "video",
-    label_column_name: str = "label",
+    label_column_name: str | None = "label",
     streaming: bool = False,
     label_names: Sequence[str] | None = None,
 ) -> VideoSource:

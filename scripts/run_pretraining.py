@@ -1,0 +1,488 @@
+#!/usr/bin/env python
+# Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
+"""
+Pre-train AdaMAE (adaptive token sampler + video MAE) with 🤗 Accelerate, from one CPU to many GPUs and nodes.
+
+With no dataset argument, the embedded synthetic motion dataset is generated into a cache folder and a tiny model
+is pre-trained in a few minutes on 2 CPU cores:
+
+    PYTHONPATH=src python scripts/run_pretraining.py
+
+On SSv2 / Kinetics (paper recipe, except the model size unless `--config_name base`):
+
+    accelerate launch --config_file configs/accelerate/ddp_bf16.yaml scripts/run_pretraining.py \
+        --train_list ssv2/train.csv --data_root ssv2/videos --config_name base --output_dir outputs/adamae-ssv2
+
+A run resumes with `--resume_from_checkpoint` (a checkpoint folder, or `latest` in `--output_dir`). SIGTERM or Ctrl-C
+saves a checkpoint and exits with 128 + the signal number (143 / 130), so a pre-empted job restarts with the same
+command plus `--resume_from_checkpoint latest`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from adamae_hf import pretraining as P
+from adamae_hf.configuration_adamae import MASK_TYPES
+from adamae_hf.data import (
+    PretrainingTransform,
+    VideoClipDataset,
+    build_processor,
+    collate_pretraining,
+    load_video_source,
+    synthetic_dataset_dir,
+)
+from adamae_hf.optimization import build_adamw
+from adamae_hf.visualization import clip_pictures, save_visualizations
+
+
+logger = get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Pre-train AdaMAE with Accelerate. Without a dataset argument: a tiny model on the embedded "
+        "synthetic dataset, in a few minutes on CPU. Arguments marked 'recipe' default to the paper's recipe "
+        f"({P.PAPER_RECIPE}) with a dataset, or to {P.SYNTHETIC_RECIPE} on the synthetic data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data (at most one source; none = the embedded synthetic dataset)")
+    data.add_argument("--dataset_name", help="a `datasets` Hub dataset or local dataset/videofolder folder")
+    data.add_argument("--dataset_config_name", help="its configuration name")
+    data.add_argument("--train_dir", help="a local video folder: <dir>[/train]/<class>/<video>")
+    data.add_argument("--train_list", help="a VideoMAE list file: '<path> <label>' per line (SSv2, K400)")
+    data.add_argument("--data_root", help="folder that --train_list paths are relative to (default: its folder)")
+    data.add_argument("--train_split", default="train")
+    data.add_argument("--video_column_name", default="video")
+    data.add_argument("--label_column_name", default=None,
+                      help="pre-training ignores labels; name the column only to keep it (default: none read)")  # fmt: skip
+    data.add_argument("--streaming", action="store_true", help="stream --dataset_name (needs --max_train_steps)")
+    data.add_argument("--on_bad_video", choices=("raise", "skip"), default="raise",
+                      help="an unreadable video stops the run, or is skipped with a warning")  # fmt: skip
+    data.add_argument("--num_frames", type=int, help="frames per clip (default: the model config's)")
+    data.add_argument("--sampling_rate", type=int, help="temporal stride (recipe: 2 for SSv2, use 4 for K400)")
+    data.add_argument("--image_size", type=int, help="crop size (default: the model config's)")
+    data.add_argument("--min_crop_scale", type=float, default=0.5, help="random resized crop scale (min, 1)")
+    data.add_argument("--horizontal_flip", action="store_true", help="random flips (on for K400, off for SSv2)")
+    data.add_argument("--synthetic_num_classes", type=int, default=8, help="synthetic dataset size")
+    data.add_argument("--synthetic_train_per_class", type=int, default=32, help="synthetic dataset size")
+    data.add_argument("--synthetic_image_size", type=int, default=64, help="synthetic frame size")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path",
+                       help="continue from an AdaMAE checkpoint or warm-start from a VideoMAE one (sampler new)")  # fmt: skip
+    model.add_argument("--config_name", help="a preset (tiny, small, base) or an AdaMAE config path (default: tiny)")
+    model.add_argument("--config_overrides", help='e.g. "hidden_size=384,num_hidden_layers=6,sampler_depth=2"')
+    model.add_argument("--mask_type", choices=MASK_TYPES,
+                       help="default: the config's (adaptive). tube/random/frame give the VideoMAE baselines")  # fmt: skip
+    model.add_argument("--mask_ratio", type=float,
+                       help="default: the config's, 0.95 as in the paper; the tiny model keeps it (25 of 512 "
+                       "tokens stay visible, enough for the synthetic clips)")  # fmt: skip
+    model.add_argument("--gradient_checkpointing", action="store_true")
+    model.add_argument("--torch_compile", action="store_true", help="torch.compile the model")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--per_device_train_batch_size", type=int, help="recipe: 32 (synthetic: 16)")
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--base_learning_rate", type=float,
+                       help="lr = base * total batch / 256; recipe 1.5e-4 (synthetic: 2.4e-2)")  # fmt: skip
+    train.add_argument("--weight_decay", type=float, default=0.05)
+    train.add_argument("--adam_betas", type=float, nargs=2, default=(0.9, 0.95))
+    train.add_argument("--num_train_epochs", type=int, help="recipe: 800 (synthetic: 4)")
+    train.add_argument("--max_train_steps", type=int, help="optimiser steps; overrides --num_train_epochs")
+    train.add_argument("--warmup_epochs", type=float, help="linear warm-up, then cosine; recipe 40 (synthetic 1)")
+    train.add_argument("--num_warmup_steps", type=int, help="warm-up in steps; overrides --warmup_epochs")
+    train.add_argument("--max_grad_norm", type=float, default=0.0, help="clip gradients to this norm (0: off, as "
+                       "the released recipe)")  # fmt: skip
+    train.add_argument(
+        "--cpu", action="store_true",
+        help="run on CPU even where an accelerator is present. Several processes on a machine without one "
+        "(`accelerate launch --multi_gpu --num_processes 2 ...` or torchrun) always run on CPU over gloo",
+    )
+    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None,
+                       help="default: Accelerate's config / 'no'")  # fmt: skip
+    train.add_argument("--on_nonfinite_loss", choices=("stop", "skip"), default="stop",
+                       help="a NaN/inf loss stops the run naming the step, or skips that batch")  # fmt: skip
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dataloader_num_workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) // 2)))
+
+    out = parser.add_argument_group("output, checkpoints, logging")
+    out.add_argument("--output_dir", help=f"default {P.DEFAULT_OUTPUT_DIR}")
+    out.add_argument("--overwrite_output_dir", action="store_true", help="start afresh even if checkpoints exist")
+    out.add_argument("--checkpointing_steps", help="'epoch' or every N optimiser steps (recipe: epoch)")
+    out.add_argument("--checkpoints_total_limit", type=int, default=3, help="keep the newest N checkpoints")
+    out.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
+                     help="a checkpoint folder, or 'latest' (alone: latest) in output_dir/checkpoints")  # fmt: skip
+    out.add_argument("--with_tracking", action="store_true", help="log to --report_to")
+    out.add_argument("--report_to", default="tensorboard", help="tensorboard, wandb, ... or all")
+    out.add_argument("--logging_steps", type=int, default=1)
+    out.add_argument("--visualize_every", type=int, default=None, help="figures every N steps (and at the end)")
+    out.add_argument("--num_visualizations", type=int, default=2, help="clips per figure set (0: none)")
+    out.add_argument("--disable_tqdm", action="store_true")
+    out.add_argument("--push_to_hub", action="store_true")
+    out.add_argument("--hub_model_id")
+    out.add_argument("--hub_token")
+    out.add_argument("--hub_private_repo", action="store_true")
+    args = parser.parse_args(argv)
+    P.apply_recipe_defaults(args)
+    P.validate_args(args)
+    return args
+
+
+def build_train_dataset(args, config):
+    if P.uses_synthetic_data(args):
+        data_dir = synthetic_dataset_dir(
+            num_classes=args.synthetic_num_classes, train_per_class=args.synthetic_train_per_class,
+            val_per_class=max(1, args.synthetic_train_per_class // 4), num_frames=max(16, config.num_frames),
+            image_size=args.synthetic_image_size,
+        )  # fmt: skip
+        source = load_video_source(data_dir=data_dir, split="train")
+    else:
+        source = load_video_source(
+            dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
+            list_file=args.train_list, data_root=args.data_root, split=args.train_split,
+            video_column_name=args.video_column_name, label_column_name=args.label_column_name,
+            streaming=args.streaming,
+        )  # fmt: skip
+    transform = PretrainingTransform(
+        config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
+    )
+    dataset = VideoClipDataset(
+        source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, transform=transform,
+        on_bad_video=args.on_bad_video, seed=args.seed,
+    )  # fmt: skip
+    visual = VideoClipDataset(
+        source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, mode="eval",
+        transform=PretrainingTransform(config.image_size, scale=(1.0, 1.0), ratio=(1.0, 1.0), horizontal_flip=False),
+        on_bad_video="skip", seed=args.seed,
+    )  # fmt: skip
+    if source.streaming:
+        return dataset, visual, str(source.description)
+    return P.SeededClipDataset(dataset, seed=args.seed), visual, str(source.description)
+
+
+def visualization_batch(dataset, count: int) -> torch.Tensor | None:
+    if count <= 0:
+        return None
+    items = []
+    iterator = iter(dataset) if isinstance(dataset, torch.utils.data.IterableDataset) else None
+    for i in range(count):
+        if iterator is not None:
+            item = next(iterator, None)
+            if item is None:
+                break
+        else:
+            item = dataset[i * max(1, len(dataset) // count) % len(dataset)]
+        items.append(item)
+    return collate_pretraining(items)["pixel_values"] if items else None
+
+
+def visualize(accelerator, model, pixel_values, config, args, tag: str, step: int) -> list[Path]:
+    """Run the model on the fixed clips (eval mode, own RNG) and write figures; every process runs the forward
+    (sharded models need it), the main one writes and logs."""
+    if pixel_values is None:
+        return []
+    was_training = model.training
+    model.eval()
+    devices = [accelerator.device] if accelerator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), accelerator.autocast():
+        torch.manual_seed(args.seed)
+        output = model(pixel_values.to(accelerator.device))
+    model.train(was_training)
+    if not accelerator.is_main_process:
+        return []
+    paths, images = save_visualizations(
+        clip_pictures(pixel_values, output, config), Path(args.output_dir) / "visualizations", tag, config.tubelet_size
+    )
+    for tracker in accelerator.trackers if args.with_tracking else []:
+        if hasattr(tracker, "log_images"):
+            try:
+                tracker.log_images({f"reconstruction/{k}": v[None] for k, v in images.items()}, step=step,
+                                   dataformats="NHWC")  # fmt: skip
+            except TypeError:
+                tracker.log_images({f"reconstruction/{k}": v for k, v in images.items()}, step=step)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+
+    accelerator_kwargs = {}
+    if args.with_tracking:
+        accelerator_kwargs["log_with"] = args.report_to
+    # Accelerate runs several processes on CPU (gloo) only when told `cpu=True`; do so on a machine without CUDA.
+    several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    accelerator = Accelerator(
+        cpu=args.cpu or (several_processes and not torch.cuda.is_available()),
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "runs")),
+        **accelerator_kwargs,
+    )
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
+    logger.info(accelerator.state, main_process_only=False)
+    if accelerator.is_local_main_process:
+        datasets.utils.logging.set_verbosity_warning()
+        transformers.utils.logging.set_verbosity_warning()
+    else:
+        datasets.utils.logging.set_verbosity_error()
+        transformers.utils.logging.set_verbosity_error()
+
+    # ------------------------------------------------------------------ model and data (identical on all ranks)
+    set_seed(args.seed)
+    config = P.build_config(args)
+    resume_path = None
+    if not args.overwrite_output_dir:
+        resume_path = P.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    if accelerator.is_main_process:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    model = P.build_model(args, config)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    with accelerator.main_process_first():  # the synthetic dataset is generated once
+        train_dataset, visual_dataset, data_description = build_train_dataset(args, config)
+    streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)
+    train_dataloader = DataLoader(
+        train_dataset,
+        batch_size=args.per_device_train_batch_size,
+        sampler=None if streaming else P.EpochShuffleSampler(len(train_dataset), seed=args.seed),
+        collate_fn=collate_pretraining,
+        num_workers=args.dataloader_num_workers,
+        drop_last=not streaming,
+        pin_memory=torch.cuda.is_available(),
+        worker_init_fn=P.ignore_signals_worker_init,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(args.seed),  # worker seeds drawn apart from the model's RNG
+    )
+    if not streaming and len(train_dataset) < args.per_device_train_batch_size * accelerator.num_processes:
+        raise P.ArgumentError(
+            f"the dataset has {len(train_dataset)} clips, fewer than one batch of "
+            f"{args.per_device_train_batch_size} x {accelerator.num_processes} processes"
+        )
+
+    # ------------------------------------------------------------------ optimiser and schedule (paper recipe)
+    total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+    learning_rate = args.base_learning_rate * total_batch_size / 256
+    optimizer = build_adamw(model, learning_rate, args.weight_decay, betas=tuple(args.adam_betas))
+
+    batches_per_epoch = None if streaming else math.ceil(len(train_dataloader) / accelerator.num_processes)
+    if not streaming and train_dataloader.drop_last:
+        batches_per_epoch = len(train_dataloader) // accelerator.num_processes
+    max_train_steps, steps_per_epoch, num_train_epochs = P.schedule_lengths(
+        batches_per_epoch, args.gradient_accumulation_steps, args.num_train_epochs, args.max_train_steps
+    )
+    if args.num_warmup_steps is not None:
+        num_warmup_steps = args.num_warmup_steps
+    else:
+        num_warmup_steps = round(args.warmup_epochs * (steps_per_epoch or 0))
+    num_warmup_steps = min(num_warmup_steps, max_train_steps)
+    # Accelerate steps a prepared scheduler once per process per optimiser step, hence the factor.
+    lr_scheduler = get_cosine_schedule_with_warmup(
+        optimizer,
+        num_warmup_steps=num_warmup_steps * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
+    if args.torch_compile:
+        model = torch.compile(model)
+    model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
+        model, optimizer, train_dataloader, lr_scheduler
+    )
+    if not streaming:
+        batches_per_epoch = len(train_dataloader)
+    # Masks are drawn from the global RNG: different on every process from here on.
+    set_seed(args.seed, device_specific=True)
+
+    if args.with_tracking:
+        accelerator.init_trackers("adamae_pretraining", config=P.tracker_config(args))
+
+    # ------------------------------------------------------------------ resume
+    state = P.TrainingState()
+    if resume_path is not None:
+        accelerator.print(f"Resuming from checkpoint {resume_path}")
+        accelerator.load_state(str(resume_path))
+        state = P.TrainingState.load(resume_path)
+    elif args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
+        logger.info("No checkpoint in %s yet: starting from scratch.", P.checkpoint_dir(args.output_dir))
+    starting_epoch, skip_batches = P.resume_position(state, batches_per_epoch)
+    visual_pixels = visualization_batch(visual_dataset, args.num_visualizations)
+    checkpointing_steps = P.parse_checkpointing_steps(args.checkpointing_steps)
+
+    logger.info("***** Running training *****")
+    logger.info(f"  Data = {data_description}" + ("" if streaming else f" ({len(train_dataset)} clips)"))
+    logger.info(f"  Model = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, mask "
+                f"{config.mask_type} {config.mask_ratio:.0%} ({config.num_visible_tokens} of {config.num_tokens} "
+                f"tokens visible)")  # fmt: skip
+    logger.info(f"  Num epochs = {num_train_epochs}, total optimisation steps = {max_train_steps}")
+    logger.info(f"  Batch per device = {args.per_device_train_batch_size}, total (processes x accumulation) = "
+                f"{total_batch_size}, lr = {learning_rate:.3g}, warm-up steps = {num_warmup_steps}")  # fmt: skip
+
+    stopper = P.GracefulStop().install()
+    progress_bar = tqdm(
+        total=max_train_steps, initial=state.completed_steps, disable=args.disable_tqdm or not accelerator.is_local_main_process,
+        desc="pre-training", dynamic_ncols=True,
+    )  # fmt: skip
+    completed_steps = state.completed_steps
+    epoch = starting_epoch
+    last_logs: dict[str, float] = {}
+    nonfinite_skipped = 0
+    unwrapped = accelerator.unwrap_model(model)
+
+    def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
+        training_state = P.TrainingState(completed_steps, epoch, step_in_epoch)
+        return P.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+
+    try:
+        model.train()
+        while completed_steps < max_train_steps and epoch < num_train_epochs:
+            train_dataloader.set_epoch(epoch)
+            train_dataset.set_epoch(epoch) if hasattr(train_dataset, "set_epoch") else None
+            epoch_start, step_in_epoch = time.time(), 0
+            loader = train_dataloader
+            if epoch == starting_epoch and skip_batches:
+                loader = accelerator.skip_first_batches(train_dataloader, skip_batches)
+                step_in_epoch = skip_batches
+            sums = torch.zeros(3, dtype=torch.float64)
+            accumulated = torch.zeros(3, device=accelerator.device)
+            micro_batches, epoch_updates = 0, 0
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    outputs = model(batch["pixel_values"])
+                    sampling = outputs.sampling_loss if outputs.sampling_loss is not None else torch.zeros_like(outputs.loss)
+                    losses = torch.stack([outputs.loss.detach(), outputs.reconstruction_loss.detach(), sampling.detach()]).float()
+                    losses = accelerator.reduce(losses, reduction="mean")
+                    if not torch.isfinite(losses).all():
+                        message = (f"non-finite loss (total {losses[0].item()}, reconstruction {losses[1].item()}, "
+                                   f"sampling {losses[2].item()}) at optimisation step {completed_steps + 1} "
+                                   f"(epoch {epoch}, batch {step_in_epoch})")  # fmt: skip
+                        if args.on_nonfinite_loss == "stop":
+                            raise P.NonFiniteLossError(message + "; lower the learning rate, enable --max_grad_norm, "
+                                                       "or pass --on_nonfinite_loss skip")  # fmt: skip
+                        nonfinite_skipped += 1
+                        logger.warning(message + ": batch skipped")
+                        optimizer.zero_grad(set_to_none=True)
+                    else:
+                        accelerator.backward(outputs.loss)
+                        if accelerator.sync_gradients and args.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                        lr_scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        accumulated += losses
+                        micro_batches += 1
+                step_in_epoch += 1
+                if not accelerator.sync_gradients:
+                    continue
+
+                # ---- one optimiser step done
+                completed_steps += 1
+                epoch_updates += 1
+                progress_bar.update(1)
+                if micro_batches:
+                    step_losses = (accumulated / micro_batches).cpu().double()
+                    sums += step_losses
+                    last_logs = {"loss": step_losses[0].item(), "reconstruction_loss": step_losses[1].item(),
+                                 "sampling_loss": step_losses[2].item(), "lr": lr_scheduler.get_last_lr()[0]}  # fmt: skip
+                    progress_bar.set_postfix(loss=f"{last_logs['loss']:.4f}", rec=f"{last_logs['reconstruction_loss']:.4f}",
+                                             samp=f"{last_logs['sampling_loss']:.3f}", lr=f"{last_logs['lr']:.2e}")  # fmt: skip
+                    if args.with_tracking and completed_steps % args.logging_steps == 0:
+                        accelerator.log({f"train/{k}": v for k, v in last_logs.items()} | {"train/epoch": epoch},
+                                        step=completed_steps)  # fmt: skip
+                accumulated.zero_()
+                micro_batches = 0
+
+                stop = torch.tensor([float(stopper.requested)], device=accelerator.device)
+                stop_requested = accelerator.reduce(stop, reduction="sum").item() > 0
+                if isinstance(checkpointing_steps, int) and completed_steps % checkpointing_steps == 0 and not stop_requested:
+                    checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
+                if args.visualize_every and completed_steps % args.visualize_every == 0:
+                    visualize(accelerator, model, visual_pixels, unwrapped.config, args, f"step_{completed_steps:06d}",
+                              completed_steps)  # fmt: skip
+                if stop_requested:
+                    path = checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
+                    progress_bar.close()
+                    code = stopper.exit_code if stopper.requested else 143
+                    accelerator.print(
+                        f"Stopped by a signal after step {completed_steps}: checkpoint saved to {path}. Resume with "
+                        f"--resume_from_checkpoint latest --output_dir {args.output_dir} (exit code {code})."
+                    )
+                    accelerator.end_training()
+                    return code
+                if completed_steps >= max_train_steps:
+                    break
+
+            if epoch_updates:
+                means = sums / epoch_updates
+                accelerator.print(
+                    f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
+                    f"{epoch_updates} steps in {time.time() - epoch_start:.1f}s, lr {lr_scheduler.get_last_lr()[0]:.2e}"
+                    + (f", {nonfinite_skipped} non-finite batches skipped" if nonfinite_skipped else "")
+                )
+                if args.with_tracking:
+                    accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
+                                     "epoch/sampling_loss": means[2].item()}, step=completed_steps)  # fmt: skip
+            if checkpointing_steps == "epoch":
+                checkpoint(f"epoch_{epoch}", epoch, step_in_epoch)
+            epoch += 1
+    finally:
+        stopper.uninstall()
+        progress_bar.close()
+
+    # ------------------------------------------------------------------ final model, processor, pictures
+    accelerator.wait_for_everyone()
+    pictures = visualize(accelerator, model, visual_pixels, unwrapped.config, args, "final", completed_steps)
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(
+        args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save,
+        state_dict=accelerator.get_state_dict(model),
+    )  # fmt: skip
+    results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss"),
+               "train_sampling_loss": last_logs.get("sampling_loss"), "completed_steps": completed_steps,
+               "train_runtime": time.time() - started}  # fmt: skip
+    if accelerator.is_main_process:
+        build_processor(unwrapped.config.image_size).save_pretrained(args.output_dir)
+        Path(args.output_dir, "training_args.json").write_text(json.dumps(P.json_safe_args(args), indent=1))
+        Path(args.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
+    accelerator.end_training()
+    if args.push_to_hub and accelerator.is_main_process:
+        from adamae_hf.hub import push_checkpoint_to_hub
+
+        url = push_checkpoint_to_hub(args.output_dir, args.hub_model_id, private=args.hub_private_repo,
+                                     token=args.hub_token, commit_message=f"AdaMAE pre-training, step {completed_steps}")  # fmt: skip
+        accelerator.print(f"Pushed to {url}")
+    accelerator.print(
+        f"Done in {time.time() - started:.0f}s: model and preprocessor config in {args.output_dir}, checkpoints in "
+        f"{P.checkpoint_dir(args.output_dir)}, pictures in {Path(args.output_dir) / 'visualizations'}"
+        + (f" (e.g. {pictures[0]})" if pictures else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except P.ArgumentError as error:
+        print(f"run_pretraining.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except P.NonFiniteLossError as error:
+        print(f"run_pretraining.py: {error}", file=sys.stderr)
+        sys.exit(1)
