@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
+    DEFAULT_PRETRAINING_MODELS,
     PRETRAINING_MODELS,
     PreTrainingStep,
     Ratio,
@@ -43,6 +44,8 @@ from common import (  # noqa: E402
     markdown_table,
     median,
     peak_rss_bytes,
+    peak_rss_since_reset_bytes,
+    reset_peak_rss,
     profile_step,
     run_json_subprocess,
     time_call,
@@ -56,12 +59,12 @@ REFERENCE = "videomae-tube-90"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["base"], choices=["tiny", "small", "base"])
-    parser.add_argument("--models", nargs="+", default=list(PRETRAINING_MODELS), choices=list(PRETRAINING_MODELS))
+    parser.add_argument("--models", nargs="+", default=DEFAULT_PRETRAINING_MODELS, choices=list(PRETRAINING_MODELS))
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up steps per model (more with --compile)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up steps per model (more with --compile)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-flops", action="store_true")
@@ -80,14 +83,18 @@ def memory_worker(args) -> None:
     name, size = args.memory_worker
     device = torch.device(args.device)
     step = PreTrainingStep(name, size, args.batch_size, device, args.dtype, args.compile)
+    step()  # warm-up: AdamW state, lazy imports, thread pools (not part of a step's peak)
+    step.optimizer.zero_grad(set_to_none=True)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+    reset = reset_peak_rss()
     before_rss = current_rss_bytes()
     for _ in range(args.memory_steps):
         step()
-    result = {"rss_before_step": before_rss, "peak_rss": peak_rss_bytes()}
+    peak = peak_rss_since_reset_bytes() if reset else peak_rss_bytes()
+    result = {"rss_before_step": before_rss, "peak_rss": peak, "peak_rss_reset_after_warmup": reset}
     if device.type == "cuda":
         torch.cuda.synchronize()
         result.update(cuda_before_step=before, cuda_peak_allocated=torch.cuda.max_memory_allocated())
@@ -117,7 +124,8 @@ def bench_size(args, size: str) -> dict:
         print(f"[{size}] round {round_index + 1}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names), flush=True)
     for name in steps:
         seconds = median(times[name])
-        results[name].update(step_times=times[name], seconds_per_step=seconds, clips_per_second=args.batch_size / seconds)
+        results[name].update(step_times=times[name], seconds_per_step=seconds, min_seconds_per_step=min(times[name], default=float("nan")),
+                             clips_per_second=args.batch_size / seconds)
 
     if not args.no_flops:
         for name, step in steps.items():
@@ -168,18 +176,27 @@ def bench_size(args, size: str) -> dict:
 
 
 def ratios(results: dict, batch_size: int) -> list[Ratio]:
-    ada, ref = results.get("adamae-adaptive-95"), results.get(REFERENCE)
+    out = []
+    for name in ("adamae-adaptive-95", "adamae-adaptive-95-sampler-ckpt"):
+        out += _ratios(results.get(name), results.get(REFERENCE), batch_size, "" if name == "adamae-adaptive-95" else " [sampler ckpt]")
+    return out
+
+
+def _ratios(ada, ref, batch_size: int, tag: str) -> list[Ratio]:
     if not ada or not ref:
         return []
     out = []
     time_ratio = ada["seconds_per_step"] / ref["seconds_per_step"]
     if "flops_per_step" in ada:
         flop_ratio = ada["flops_per_step"] / ref["flops_per_step"]
-        out.append(Ratio("step time AdaMAE adaptive 95 % / VideoMAE tube 90 % (target: <= FLOP ratio)", time_ratio, flop_ratio))
+        out.append(Ratio(f"step time AdaMAE adaptive 95 %{tag} / VideoMAE tube 90 % (target: <= FLOP ratio)", time_ratio, flop_ratio))
     else:
-        out.append(Ratio("step time AdaMAE adaptive 95 % / VideoMAE tube 90 %", time_ratio, float("inf")))
+        out.append(Ratio(f"step time AdaMAE adaptive 95 %{tag} / VideoMAE tube 90 %", time_ratio, float("inf")))
     if "memory" in ada and "memory" in ref:
-        out.append(Ratio(f"peak memory AdaMAE adaptive 95 % / VideoMAE tube 90 % (batch {batch_size})",
+        if "step_peak_above_start" in ada["memory"]:
+            out.append(Ratio(f"step peak above start (RSS), AdaMAE{tag} / VideoMAE (information)",
+                             ada["memory"]["step_peak_above_start"] / max(ref["memory"]["step_peak_above_start"], 1), float("inf")))
+        out.append(Ratio(f"peak memory AdaMAE adaptive 95 %{tag} / VideoMAE tube 90 % (batch {batch_size})",
                          ada["memory"]["peak_bytes"] / ref["memory"]["peak_bytes"], 1.05))  # fmt: skip
     return out
 
@@ -196,14 +213,14 @@ def to_markdown(args, all_results: dict, env: dict, command: str) -> str:
         f"median of {args.repeats} interleaved rounds after warm-up.",
         "",
     ]
-    headers = ["size", "model", "params (M)", "s / step", "clips / s", "GFLOP / clip", "achieved GFLOP/s"]
+    headers = ["size", "model", "params (M)", "s / step (median)", "min", "clips / s", "GFLOP / clip", "achieved GFLOP/s"]
     headers += ["peak alloc (GiB)"] if cuda else ["peak RSS (GiB)", "step peak above start (GiB)"]
     headers += ["saved activations (MiB)"]
     rows = []
     for size, results in all_results.items():
         for name, r in results.items():
             mem = r.get("memory", {})
-            row = [size, name, f"{r['parameters'] / 1e6:.1f}", f"{r['seconds_per_step']:.3f}", f"{r['clips_per_second']:.2f}",
+            row = [size, name, f"{r['parameters'] / 1e6:.1f}", f"{r['seconds_per_step']:.3f}", f"{r['min_seconds_per_step']:.3f}", f"{r['clips_per_second']:.2f}",
                    f"{r['gflops_per_clip']:.1f}" if "gflops_per_clip" in r else "-",
                    f"{r['achieved_flops_per_second'] / 1e9:.0f}" if "achieved_flops_per_second" in r else "-"]  # fmt: skip
             if cuda:

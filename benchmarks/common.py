@@ -51,7 +51,22 @@ PRETRAINING_MODELS: dict[str, tuple[str, str, float]] = {
     "adamae-adaptive-95": ("adamae", "adaptive", 0.95),
     "adamae-tube-90": ("adamae", "tube", 0.90),
     "videomae-tube-90": ("videomae", "tube", 0.90),
+    # Optional: AdaMAE adaptive 95 % with activation checkpointing of the sampler block only (recomputes the
+    # sampler's forward in the backward; the same math, dropout RNG restored). Not in the default set.
+    "adamae-adaptive-95-sampler-ckpt": ("adamae", "adaptive", 0.95),
 }
+DEFAULT_PRETRAINING_MODELS = ["adamae-adaptive-95", "adamae-tube-90", "videomae-tube-90"]
+
+
+def enable_sampler_checkpointing(model: torch.nn.Module) -> None:
+    """Activation checkpointing for the sampler's transformer block(s) only (transformers' per-layer switch)."""
+    import functools
+
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in model.token_sampler.layers:
+        layer.gradient_checkpointing = True
+        layer._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -79,6 +94,8 @@ def build_pretraining_model(name: str, size: str) -> torch.nn.Module:
         from adamae_hf import AdaMAEForPreTraining
 
         model = AdaMAEForPreTraining(adamae_config(size, mask_type, mask_ratio))
+        if name.endswith("-sampler-ckpt"):
+            enable_sampler_checkpointing(model)
     else:
         from transformers import VideoMAEForPreTraining
 
@@ -201,6 +218,29 @@ def peak_rss_bytes() -> int:
     """Peak resident set size of this process (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0: `echo 5 > /proc/self/clear_refs`), so that
+    `peak_rss_since_reset_bytes` measures the peak of what runs afterwards (not of imports and warm-up)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset_bytes() -> int:
+    """VmHWM of /proc/self/status (the peak RSS since the last `reset_peak_rss`), else the process's peak RSS."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_rss_bytes()
 
 
 def current_rss_bytes() -> int:
@@ -346,6 +386,7 @@ def environment(device) -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
     try:
         with open("/proc/cpuinfo") as f:

@@ -304,6 +304,14 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert plain.keys() == checkpointed.keys()
     for name in plain:
         torch.testing.assert_close(plain[name], checkpointed[name], atol=1e-6, rtol=1e-5, msg=name)
+    # the sampler-only switch (its dropout draws are replayed in the recomputation)
+    model.gradient_checkpointing_disable()
+    sampler_only = AdaMAEForPreTraining(tiny_config(drop_path_rate=0.1, sampler_gradient_checkpointing=True))
+    sampler_only.load_state_dict(model.state_dict())
+    model = sampler_only.train()
+    assert model.token_sampler.layers[0].gradient_checkpointing and not model.adamae.encoder.layer[0].gradient_checkpointing
+    for name, grad in gradients().items():
+        torch.testing.assert_close(plain[name], grad, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def _save(model, tmp_dir=None) -> str:

@@ -44,6 +44,11 @@ class AdaMAEConfig(PretrainedConfig):
         sampling_loss_to_tokenizer (`bool`, defaults to `True`):
             Whether the sampling loss back-propagates into the tokenizer (patch embedding) through the sampler's
             input. `True` is what the released code does; the paper's text detaches the MAE (`False`).
+        sampler_gradient_checkpointing (`bool`, defaults to `False`):
+            Recompute the sampler's transformer block(s) during the backward pass instead of keeping their
+            activations over all N tokens (1568 for ViT-B). The step's math is unchanged (dropout draws are replayed);
+            it costs one more sampler forward (about 3 % of a ViT-B step's FLOPs) and saves the sampler's
+            activation memory, the part by which AdaMAE's step holds more memory than VideoMAE's.
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
@@ -94,6 +99,7 @@ class AdaMAEConfig(PretrainedConfig):
         sampler_layer_norm_eps: float = 1e-5,
         sampling_loss_weight: float = 1e-4,
         sampling_loss_to_tokenizer: bool = True,
+        sampler_gradient_checkpointing: bool = False,
         drop_path_rate: float = 0.0,
         head_layer_norm_eps: float | None = None,
         classifier_init_scale: float = 0.001,
@@ -133,6 +139,7 @@ class AdaMAEConfig(PretrainedConfig):
         self.sampler_layer_norm_eps = sampler_layer_norm_eps
         self.sampling_loss_weight = sampling_loss_weight
         self.sampling_loss_to_tokenizer = sampling_loss_to_tokenizer
+        self.sampler_gradient_checkpointing = bool(sampler_gradient_checkpointing)
         self.drop_path_rate = drop_path_rate
         self.head_layer_norm_eps = layer_norm_eps if head_layer_norm_eps is None else head_layer_norm_eps
         self.classifier_init_scale = classifier_init_scale

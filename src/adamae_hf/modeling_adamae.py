@@ -12,6 +12,7 @@ saved beside a checkpoint and loaded with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -402,6 +403,12 @@ class AdaMAETokenSampler(nn.Module):
                 for _ in range(config.sampler_depth)
             )
             self.mlp = None
+            if getattr(config, "sampler_gradient_checkpointing", False):
+                from torch.utils.checkpoint import checkpoint
+
+                for layer in self.layers:  # transformers' per-layer switch, for the sampler only
+                    layer.gradient_checkpointing = True
+                    layer._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
         else:
             self.layers = nn.ModuleList()
             self.mlp = nn.Linear(width, width)
