@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adamae_hf.data import FinetuningTransform, PretrainingTransform, VideoClipDataset, VideoSample, VideoSource
+from adamae_hf.data import (
+    FinetuningTransform,
+    PretrainingTransform,
+    VideoClipDataset,
+    VideoSample,
+    VideoSource,
+)
 from adamae_hf.data.synthetic import render_clip, write_mp4
 from adamae_hf.data.video_io import read_video_clips
 

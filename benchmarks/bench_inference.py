@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -20,8 +21,19 @@ import time
 
 import torch
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DTYPES, Ratio, adamae_config, environment, make_pixel_values, markdown_table, median, time_call, videomae_config  # noqa: E402
+from common import (  # noqa: E402
+    DTYPES,
+    Ratio,
+    adamae_config,
+    environment,
+    make_pixel_values,
+    markdown_table,
+    median,
+    time_call,
+    videomae_config,
+)
 
 
 def build(name: str, size: str, num_labels: int):
@@ -61,18 +73,18 @@ def main(argv=None):
         runners = {name: (torch.compile(m) if args.compile else m) for name, m in models.items()}
         pixel_values = make_pixel_values(size, args.batch_size, device)
 
-        def run(name):
+        def run(model, pixel_values=pixel_values):
             with torch.inference_mode(), autocast:
-                return runners[name](pixel_values).logits
+                return model(pixel_values).logits
 
         for name in runners:
             for _ in range(args.warmup + (2 if args.compile else 0)):
-                time_call(lambda: run(name), device)
+                time_call(functools.partial(run, runners[name]), device)
         times = {name: [] for name in runners}
         names = list(runners)
         for index in range(args.repeats):
             for name in names[index % 2 :] + names[: index % 2]:
-                times[name].append(time_call(lambda: run(name), device))
+                times[name].append(time_call(functools.partial(run, runners[name]), device))
             print(f"[{size}] round {index + 1}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names), flush=True)
         results[size] = {
             name: {"seconds_per_batch": median(t), "min_seconds_per_batch": min(t), "clips_per_second": args.batch_size / median(t),

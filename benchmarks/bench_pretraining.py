@@ -30,6 +30,7 @@ import time
 
 import torch
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     DEFAULT_PRETRAINING_MODELS,
@@ -45,11 +46,12 @@ from common import (  # noqa: E402
     median,
     peak_rss_bytes,
     peak_rss_since_reset_bytes,
-    reset_peak_rss,
     profile_step,
+    reset_peak_rss,
     run_json_subprocess,
     time_call,
 )
+
 
 # Peak bf16 dense tensor throughput (FLOP/s, without sparsity) of common cards, for the MFU column.
 GPU_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "L40S": 362e12, "A10": 125e12}

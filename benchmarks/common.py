@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Sizes. Every size uses tubelet 2 and patch 16 and builds the same widths for AdaMAE and transformers' VideoMAE.

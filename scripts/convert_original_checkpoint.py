@@ -21,10 +21,12 @@ import logging
 import sys
 from pathlib import Path
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a source checkout too
 
 from adamae_hf.conversion import convert_original_checkpoint, read_label_file  # noqa: E402
 from adamae_hf.hub import PAPER_VARIANTS, push_checkpoint_to_hub  # noqa: E402
+
 
 logger = logging.getLogger("convert_original_checkpoint")
 

@@ -19,6 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a source checkout too
 
 from adamae_hf.hub import (  # noqa: E402
@@ -28,6 +29,7 @@ from adamae_hf.hub import (  # noqa: E402
     render_model_card,
     write_paper_model_cards,
 )
+
 
 logger = logging.getLogger("push_to_hub")
 

@@ -19,6 +19,7 @@ from adamae_hf.conversion import (
     load_original_state_dict,
 )
 
+
 # Tiny model: 4 frames of 32x32, tubelet 2, patch 8 -> 2 x 4 x 4 = 32 tokens.
 HIDDEN, LAYERS, HEADS, MLP = 64, 2, 4, 128
 DEC_HIDDEN, DEC_LAYERS, DEC_HEADS, DEC_MLP = 32, 1, 2, 64

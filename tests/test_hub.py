@@ -19,7 +19,14 @@ from huggingface_hub import ModelCard, constants
 import adamae_hf
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining, AdaMAEModel
 from adamae_hf.conversion import save_processor
-from adamae_hf.hub import PAPER_RESULTS, PAPER_VARIANTS, model_card_for_run, push_checkpoint_to_hub, render_model_card
+from adamae_hf.hub import (
+    PAPER_RESULTS,
+    PAPER_VARIANTS,
+    model_card_for_run,
+    push_checkpoint_to_hub,
+    render_model_card,
+)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_ID = "user/adamae-base-ssv2"

@@ -22,6 +22,7 @@ from transformers import (
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining, AdaMAEForVideoClassification, AdaMAEModel
 from adamae_hf.modeling_adamae import frame_masking, random_masking, tube_masking
 
+
 TINY = dict(
     image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=64, num_hidden_layers=2,
     num_attention_heads=4, intermediate_size=128, decoder_hidden_size=32, decoder_num_hidden_layers=2,
@@ -138,7 +139,7 @@ def test_mask_types_have_their_structure_and_ratio():
     assert not (random.view(6, 4, 15) == random.view(6, 4, 15)[:, :1]).all()
     frame = frame_masking(6, grid, num_visible_slices=1)
     slices = frame.view(6, 4, 15)
-    assert ((slices.all(-1) | (~slices).all(-1))).all()  # whole slices
+    assert (slices.all(-1) | (~slices).all(-1)).all()  # whole slices
     assert (slices.all(-1).sum(1) == 3).all()
 
 

@@ -9,6 +9,7 @@ import torch
 
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining
 
+
 TINY = dict(
     image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=64, num_hidden_layers=2,
     num_attention_heads=4, intermediate_size=128, decoder_hidden_size=32, decoder_num_hidden_layers=1,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- tested: tests/test_readme.py"
 BLOCKS = re.findall(re.escape(MARKER) + r"[^\n]*\n```python\n(.*?)```", README.read_text(), flags=re.S)

@@ -21,6 +21,7 @@ from .modeling_adamae import (
     AdaMAETokenSampler,
 )
 
+
 __version__ = "0.1.0"
 
 AutoConfig.register("adamae", AdaMAEConfig, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+
 MASK_TYPES = ("adaptive", "tube", "random", "frame")
 SAMPLER_TYPES = ("mha", "mlp")
 HIDDEN_ACTS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "quick_gelu")

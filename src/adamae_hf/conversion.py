@@ -31,6 +31,7 @@ import torch
 from .configuration_adamae import AdaMAEConfig
 from .modeling_adamae import AdaMAEForPreTraining, AdaMAEForVideoClassification, get_sinusoid_encoding_table
 
+
 logger = logging.getLogger(__name__)
 
 # Original key -> our key. Ordered: the first matching pattern wins. Block internals keep their names except

@@ -13,7 +13,6 @@ saved beside a checkpoint and loaded with `trust_remote_code=True`.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +25,7 @@ from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
 from transformers.utils import ModelOutput, logging
 
 from .configuration_adamae import AdaMAEConfig
+
 
 logger = logging.get_logger(__name__)
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from transformers.trainer_pt_utils import get_parameter_names
 
+
 # Name patterns (lower-cased regexes, as transformers' Trainer uses) of parameters that get no weight decay.
 NO_WEIGHT_DECAY_PATTERNS = (r"bias", r"position_embeddings", r"mask_token", r"(?:^|\.)(?:layer)?norm\d*(?:$|\.)", r"fc_norm")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .configuration_adamae import AdaMAEConfig
 
+
 MODEL_PRESETS: dict[str, dict] = {
     "tiny": dict(
         image_size=64, patch_size=8, num_frames=16, tubelet_size=2, hidden_size=192, num_hidden_layers=4,

@@ -14,14 +14,14 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from typing import BinaryIO, Literal, Union
+from typing import BinaryIO, Literal
 
 import av
 import numpy as np
 import torch
 
 
-VideoInput = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+VideoInput = str | os.PathLike | bytes | bytearray | BinaryIO
 
 # Frames the container index says exist but decoding did not produce, tolerated before a video counts as
 # truncated (some muxers round the frame count).
