@@ -81,9 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--image_size", type=int, help="crop size (default: the model config's)")
     data.add_argument("--min_crop_scale", type=float, default=0.5, help="random resized crop scale (min, 1)")
     data.add_argument("--horizontal_flip", action="store_true", help="random flips (on for K400, off for SSv2)")
-    data.add_argument("--synthetic_num_classes", type=int, default=8, help="synthetic dataset size")
-    data.add_argument("--synthetic_train_per_class", type=int, default=32, help="synthetic dataset size")
-    data.add_argument("--synthetic_image_size", type=int, default=64, help="synthetic frame size")
+    data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default 8)")
+    data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default 256)")
+    data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default 64)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path",
@@ -148,11 +148,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_train_dataset(args, config):
     if P.uses_synthetic_data(args):
-        data_dir = synthetic_dataset_dir(
-            num_classes=args.synthetic_num_classes, train_per_class=args.synthetic_train_per_class,
-            val_per_class=max(1, args.synthetic_train_per_class // 4), num_frames=max(16, config.num_frames),
-            image_size=args.synthetic_image_size,
-        )  # fmt: skip
+        # the generator's defaults unless a size is given: the same cached dataset as run_finetuning.py's
+        sizes = {
+            "num_classes": args.synthetic_num_classes, "train_per_class": args.synthetic_train_per_class,
+            "image_size": args.synthetic_image_size,
+            "num_frames": span if (span := config.num_frames * args.sampling_rate) > 16 else None,  # clips of 16
+        }  # fmt: skip
+        data_dir = synthetic_dataset_dir(**{name: value for name, value in sizes.items() if value is not None})
         source = load_video_source(data_dir=data_dir, split="train")
     else:
         source = load_video_source(

@@ -13,10 +13,9 @@ from .configuration_adamae import AdaMAEConfig
 
 MODEL_PRESETS: dict[str, dict] = {
     "tiny": dict(
-        image_size=64, patch_size=8, num_frames=16, tubelet_size=2, hidden_size=192, num_hidden_layers=4,
-        num_attention_heads=3, intermediate_size=768, decoder_hidden_size=96, decoder_num_hidden_layers=2,
-        decoder_num_attention_heads=3, decoder_intermediate_size=384, sampler_hidden_size=96,
-        sampler_num_attention_heads=4,
+        image_size=64, patch_size=16, num_frames=8, tubelet_size=2, hidden_size=128, num_hidden_layers=4,
+        num_attention_heads=4, intermediate_size=512, decoder_hidden_size=64, decoder_num_hidden_layers=2,
+        decoder_num_attention_heads=4, decoder_intermediate_size=256, sampler_num_attention_heads=4, mask_ratio=0.75,
     ),
     "small": dict(
         hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, decoder_hidden_size=192,

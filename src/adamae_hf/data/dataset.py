@@ -130,6 +130,9 @@ class VideoClipDataset(Dataset):
             logger.warning("Skipping bad video (%s); another sample is used instead.", error)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self.source) <= index < len(self.source):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self.source)} videos")
+        index %= len(self.source)
         for attempt in range(_MAX_SUBSTITUTIONS + 1):
             current = (index + attempt) % len(self.source)
             sample = self.source[current]

@@ -11,7 +11,7 @@ the ``videofolder`` layout, so any of the sources of :mod:`adamae_hf.data.source
     output_dir/
         train/<class>/<class>_0000.mp4 ...
         validation/<class>/<class>_0000.mp4 ...
-        masks/<split>/<class>/<class>_0000.npy   # bool (T, H, W): where the moving object is
+        masks/<split>/<class>/<class>_0000.npz   # bool (T, H, W) under key "mask": where the object is
         metadata.json                            # sizes, seed, classes, one record per clip
 
 The defaults (8 classes, 32 + 8 clips per class, 16 frames at 64x64) generate in a few seconds on 2 CPU
@@ -62,7 +62,7 @@ _DIRECTIONS = {  # (dx, dy), image coordinates (y down)
 }
 SPLITS: tuple[str, ...] = ("train", "validation")
 _SHAPES = ("square", "ellipse", "triangle", "diamond")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def render_clip(
     colours = rng.random((2, 3))
     colours[1] = 1.0 - colours[0] * 0.8  # contrasting stripes
     stripe_angle, stripe_freq = rng.uniform(0, np.pi), rng.uniform(1.0, 1.8)
-    radius = rng.uniform(0.16, 0.22) * size
+    radius = rng.uniform(0.26, 0.32) * size  # about a quarter of the frame: motion shows in many tokens
     base_angle = rng.uniform(-0.3, 0.3)
     t = np.linspace(-0.5, 0.5, num_frames)  # time, centred on the middle frame
     travel = 0.5 * size  # distance covered by a translation over the clip
@@ -157,7 +157,7 @@ def generate_synthetic_dataset(
     output_dir: str | os.PathLike,
     seed: int = 0,
     num_classes: int = 8,
-    train_per_class: int = 32,
+    train_per_class: int = 256,
     val_per_class: int = 8,
     num_frames: int = 16,
     image_size: int | tuple[int, int] = 64,
@@ -201,9 +201,9 @@ def generate_synthetic_dataset(
                 rng = np.random.default_rng([seed, split_id, motion_id, i])
                 frames, mask = render_clip(rng, motion, num_frames, config["height"], config["width"])
                 stem = f"{motion}_{i:04d}"
-                video_file, mask_file = f"{split}/{motion}/{stem}.mp4", f"masks/{split}/{motion}/{stem}.npy"
+                video_file, mask_file = f"{split}/{motion}/{stem}.mp4", f"masks/{split}/{motion}/{stem}.npz"
                 write_mp4(output_dir / video_file, frames, fps=fps, gop_size=gop_size)
-                np.save(output_dir / mask_file, mask)
+                np.savez_compressed(output_dir / mask_file, mask=mask)
                 records.append(
                     {"file_name": video_file, "split": split, "label": label, "label_name": motion, "mask": mask_file}
                 )
@@ -216,7 +216,8 @@ def load_synthetic_mask(dataset_dir: str | os.PathLike, video_path: str | os.Pat
     """The ground-truth object mask, bool ``(T, H, W)``, of a clip of the synthetic dataset."""
     dataset_dir, video_path = Path(dataset_dir), Path(video_path)
     relative = video_path.resolve().relative_to(dataset_dir.resolve()) if video_path.is_absolute() else video_path
-    return np.load(dataset_dir / "masks" / relative.with_suffix(".npy"))
+    with np.load(dataset_dir / "masks" / relative.with_suffix(".npz")) as archive:
+        return archive["mask"]
 
 
 def synthetic_dataset_dir(seed: int = 0, **sizes) -> Path:

@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+# Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
+"""
+Fine-tune an AdaMAE (or VideoMAE) checkpoint for video classification with the `Trainer`, and evaluate it as the
+paper does: K temporal clips x 3 spatial crops per video, softmax scores averaged, top-1 / top-5 / per-class accuracy.
+
+With no dataset argument it fine-tunes on the embedded synthetic motion dataset, starting from the default
+pre-training output (`outputs/adamae-pretrain-synthetic`, written by `scripts/run_pretraining.py`) or from scratch:
+
+    python scripts/run_finetuning.py
+
+Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub / local `datasets` dataset):
+
+    python scripts/run_finetuning.py --model_name_or_path outputs/adamae-pretrain --train_dir data/ \
+        --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
+    python scripts/run_finetuning.py --model_name_or_path MCG-NJU/videomae-base --train_list train.csv \
+        --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval --test_num_clips 2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import transformers
+from transformers import HfArgumentParser, TrainingArguments, set_seed
+
+import adamae_hf  # noqa: F401  (registers the Auto classes)
+from adamae_hf.data import (
+    EvalTransform,
+    FinetuningTransform,
+    MixupCutmix,
+    VideoClipDataset,
+    build_processor,
+    collate_finetuning,
+    load_video_source,
+    synthetic_dataset_dir,
+)
+from adamae_hf.finetuning import (
+    VideoClassificationTrainer,
+    build_compute_metrics,
+    build_model_for_finetuning,
+    confusion_matrix,
+    format_results_table,
+    multiview_average,
+    plot_confusion_matrix,
+    save_json,
+    write_predictions_csv,
+)
+from adamae_hf.presets import preset_config
+
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PRETRAINED = "outputs/adamae-pretrain-synthetic"
+DEFAULT_OUTPUT_DIR = "outputs/adamae-finetune-synthetic"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "An AdaMAE pre-training or fine-tuned checkpoint, or a VideoMAE one (Hub id or folder). Default "
+            f"with the synthetic dataset: {DEFAULT_PRETRAINED} if it exists, else a `--model_preset` model from scratch."
+        },
+    )
+    model_preset: str = field(default="tiny", metadata={"help": "Model size when training from scratch."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "When training from scratch, preset fields to override, e.g. "
+                  "'image_size=32,hidden_size=64,num_hidden_layers=2'."},
+    )  # fmt: skip
+    drop_path_rate: float = field(default=0.1, metadata={"help": "Stochastic depth of the encoder."})
+    layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (1.0 disables it)."})
+    ignore_mismatched_sizes: bool = field(
+        default=False,
+        metadata={"help": "Re-initialise the classification head when its class count differs from the dataset's."},
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub checkpoints are cached."})
+    model_revision: str = field(default="main", metadata={"help": "Checkpoint revision (branch, tag or commit)."})
+    token: str | None = field(default=None, metadata={"help": "Hub token (default: the saved one)."})
+
+
+@dataclass
+class DataTrainingArguments:
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset id or a local dataset folder."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
+    train_dir: str | None = field(default=None, metadata={"help": "Folder `[train/]<class>/<video>`."})
+    validation_dir: str | None = field(
+        default=None, metadata={"help": "Folder `[validation/]<class>/<video>`; default `train_dir/validation` (or val)."}
+    )
+    test_dir: str | None = field(default=None, metadata={"help": "Folder for --do_predict (default: validation)."})
+    train_list: str | None = field(default=None, metadata={"help": "List file of `<path> <label>` lines."})
+    validation_list: str | None = field(default=None, metadata={"help": "Validation list file."})
+    test_list: str | None = field(default=None, metadata={"help": "List file for --do_predict."})
+    data_root: str | None = field(default=None, metadata={"help": "Root of the list files' relative paths."})
+    train_split_name: str = field(default="train", metadata={"help": "Training split of --dataset_name."})
+    validation_split_name: str = field(default="validation", metadata={"help": "Validation split of --dataset_name."})
+    test_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name for --do_predict."})
+    video_column_name: str = field(default="video", metadata={"help": "Column of the videos (--dataset_name)."})
+    label_column_name: str = field(default="label", metadata={"help": "Column of the labels (--dataset_name)."})
+    streaming: bool = field(default=False, metadata={"help": "Stream --dataset_name (needs --max_steps)."})
+    sampling_rate: int | None = field(
+        default=None, metadata={"help": "Temporal stride between the sampled frames (default 4; 1 on the synthetic data)."}
+    )
+    test_num_clips: int | None = field(
+        default=None, metadata={"help": "K temporal clips per video at evaluation (default 2; 1 on the synthetic data)."}
+    )
+    test_num_crops: int = field(default=3, metadata={"help": "Spatial crops per clip at evaluation (1 or 3)."})
+    horizontal_flip: bool | None = field(
+        default=None,
+        metadata={"help": "Random horizontal flip (default on; off on the synthetic data, whose classes include "
+                  "left / right motions, and for SSv2-like data)."},
+    )  # fmt: skip
+    rand_augment: bool = field(default=True, metadata={"help": "RandAugment m9 n2 mstd0.5, one draw per clip."})
+    random_erasing: float = field(default=0.25, metadata={"help": "Random erasing probability."})
+    min_crop_scale: float = field(default=0.08, metadata={"help": "Smallest area fraction of the random resized crop."})
+    mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (0 disables)."})
+    cutmix: float = field(default=1.0, metadata={"help": "Cutmix alpha (0 disables)."})
+    mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch."})
+    mixup_switch_prob: float = field(default=0.5, metadata={"help": "Probability of cutmix rather than mixup."})
+    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the (soft) targets."})
+    on_bad_video: str = field(default="raise", metadata={"help": "'raise' or 'skip' unreadable videos."})
+    synthetic_seed: int = field(default=0, metadata={"help": "Seed of the embedded synthetic dataset."})
+
+    @property
+    def has_dataset(self) -> bool:
+        return bool(self.dataset_name or self.train_dir or self.train_list or self.validation_dir or self.validation_list)
+
+
+@dataclass
+class FinetuningTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the fine-tuning recipe's defaults (AdamW betas (0.9, 0.999), weight decay 0.05,
+    cosine schedule with 10 % warm-up) and `remove_unused_columns=False` (the batches carry video indices)."""
+
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of the head (AdamW)."})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (not on biases / norms / pos-emb)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps (< 1: fraction of the training)."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for video batches."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every X steps."})
+
+
+def parse_args(args: list[str] | None = None):
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, FinetuningTrainingArguments))
+    argv = sys.argv[1:] if args is None else list(args)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    synthetic = not any(f"--{name}" in given for name in ("dataset_name", "train_dir", "train_list", "validation_dir", "validation_list"))
+    if synthetic:  # the embedded dataset's defaults: a few minutes on 2 CPU cores
+        defaults = {
+            "--output_dir": DEFAULT_OUTPUT_DIR, "--num_train_epochs": "10", "--per_device_train_batch_size": "16",
+            "--per_device_eval_batch_size": "16", "--learning_rate": "1e-3", "--save_strategy": "no",
+            "--dataloader_num_workers": "2",
+            # lighter augmentation for a short run: RandAugment's rotations / shears change the motions, a small
+            # crop can miss the moving object, mixing two motions in one clip is more than a short run can learn
+            "--rand_augment": "False", "--min_crop_scale": "0.5", "--mixup_prob": "0", "--random_erasing": "0",
+        }  # fmt: skip
+        argv = [item for key, value in defaults.items() if key not in given for item in (key, value)] + argv
+    if not {"--do_train", "--do_eval", "--do_predict"} & given:
+        argv += ["--do_train", "--do_eval"]
+        logger.info("None of --do_train / --do_eval / --do_predict given: training and evaluating.")
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments):
+    """(train, validation, test) `VideoSource`s (None where not needed), with the training label names."""
+    common = dict(video_column_name=data_args.video_column_name, label_column_name=data_args.label_column_name)
+    if data_args.dataset_name:
+        def hub(split, label_names=None):
+            return load_video_source(
+                dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name, split=split,
+                streaming=data_args.streaming, label_names=label_names, **common,
+            )  # fmt: skip
+        train = hub(data_args.train_split_name) if training_args.do_train else None
+        names = train.label_names if train is not None else None
+        validation = hub(data_args.validation_split_name, names)
+        names = names or validation.label_names
+        test = hub(data_args.test_split_name, names) if training_args.do_predict and data_args.test_split_name else None
+        return train, validation, test
+    if data_args.train_list or data_args.validation_list:
+        def listed(path, label_names=None):
+            return load_video_source(list_file=path, data_root=data_args.data_root, label_names=label_names)
+        train = listed(data_args.train_list) if training_args.do_train and data_args.train_list else None
+        validation = listed(data_args.validation_list, train.label_names if train else None) if data_args.validation_list else None
+        names = (train or validation).label_names
+        test = listed(data_args.test_list, names) if training_args.do_predict and data_args.test_list else None
+        return train, validation, test
+    train_dir = data_args.train_dir
+    validation_dir = data_args.validation_dir
+    if validation_dir is None and train_dir is not None:
+        validation_dir = next((os.path.join(train_dir, n) for n in ("validation", "val", "valid") if os.path.isdir(os.path.join(train_dir, n))), None)
+    train = load_video_source(data_dir=train_dir, split="train") if training_args.do_train and train_dir else None
+    names = train.label_names if train is not None else None
+    validation = load_video_source(data_dir=validation_dir, split="validation", label_names=names) if validation_dir else None
+    names = names or (validation.label_names if validation is not None else None)
+    test = load_video_source(data_dir=data_args.test_dir, split="test", label_names=names) if training_args.do_predict and data_args.test_dir else None
+    return train, validation, test
+
+
+def has_checkpoint(folder: str) -> bool:
+    """Whether `folder` holds a complete `save_pretrained` checkpoint (config and weights)."""
+    names = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+    return os.path.isfile(os.path.join(folder, "config.json")) and any(os.path.isfile(os.path.join(folder, n)) for n in names)
+
+
+def scratch_config(model_args: ModelArguments):
+    """`preset_config(--model_preset)` with `--config_overrides` (`key=value` pairs, values parsed as JSON)."""
+    overrides = {}
+    for item in filter(None, (model_args.config_overrides or "").split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return preset_config(model_args.model_preset, **overrides)
+
+
+def video_names(source, video_index: np.ndarray) -> list[str]:
+    if source.streaming:
+        return [str(i) for i in video_index]
+    return [source[int(i)].name for i in video_index]
+
+
+def evaluate_split(trainer, dataset, source, label_names, output_dir: Path, prefix: str):
+    """Multi-view prediction on `dataset`: metrics (logged and saved), per-view logits averaged per video."""
+    output = trainer.predict(dataset, metric_key_prefix=prefix)
+    view_logits, video_index = output.predictions
+    probabilities = multiview_average(view_logits).numpy()
+    trainer.log_metrics(prefix, output.metrics)
+    trainer.save_metrics(prefix, output.metrics)
+    return output, probabilities, np.asarray(video_index)
+
+
+def main(args: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_args(args)
+    synthetic = not data_args.has_dataset
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )  # fmt: skip
+    if training_args.should_log:  # the default of the example scripts: info on the main process
+        transformers.utils.logging.set_verbosity_info()
+    log_level = training_args.get_process_log_level()
+    for name in (__name__, "adamae_hf"):
+        logging.getLogger(name).setLevel(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info("Training/evaluation parameters %s", training_args)
+    set_seed(training_args.seed)
+    start = time.perf_counter()
+
+    # ---------------------------------------------------------------- data sources
+    if synthetic:
+        data_args.train_dir = str(synthetic_dataset_dir(seed=data_args.synthetic_seed))
+        logger.info("No dataset given: using the embedded synthetic motion dataset in %s", data_args.train_dir)
+    data_args.sampling_rate = data_args.sampling_rate or (2 if synthetic else 4)
+    data_args.test_num_clips = data_args.test_num_clips or (1 if synthetic else 2)
+    if data_args.horizontal_flip is None:
+        data_args.horizontal_flip = not synthetic
+    train_source, eval_source, test_source = load_sources(data_args, training_args)
+    if training_args.do_train and train_source is None:
+        raise ValueError("--do_train needs training data (--dataset_name, --train_dir or --train_list).")
+    if training_args.do_eval and eval_source is None:
+        raise ValueError("--do_eval needs a validation split (--validation_dir, --validation_list or the dataset's).")
+    if training_args.do_predict and test_source is None:
+        logger.info("No test split given: --do_predict predicts the validation split.")
+        test_source = eval_source
+        if test_source is None:
+            raise ValueError("--do_predict needs a test or validation split.")
+    label_names = (train_source or eval_source or test_source).label_names
+    logger.info("%d classes: %s", len(label_names), ", ".join(label_names[:20]) + (" ..." if len(label_names) > 20 else ""))
+
+    # ---------------------------------------------------------------- model
+    model_path = model_args.model_name_or_path
+    if model_path is None:
+        if synthetic and has_checkpoint(DEFAULT_PRETRAINED):
+            model_path = DEFAULT_PRETRAINED
+        else:
+            logger.warning(
+                "No pre-trained checkpoint (%s): fine-tuning a %r AdaMAE from scratch. Run scripts/run_pretraining.py "
+                "first (or pass --model_name_or_path) for the pre-trained start.",
+                f"{DEFAULT_PRETRAINED} not found" if synthetic else "no --model_name_or_path", model_args.model_preset,
+            )  # fmt: skip
+    loaded = build_model_for_finetuning(
+        model_path, label_names, config=scratch_config(model_args) if model_path is None else None,
+        drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
+    )  # fmt: skip
+    model, config = loaded.model, loaded.model.config
+    logger.info("Model: %s (%s), %.2fM parameters", type(model).__name__, loaded.source, model.num_parameters() / 1e6)
+
+    # ---------------------------------------------------------------- datasets
+    common = dict(num_frames=config.num_frames, sampling_rate=data_args.sampling_rate, on_bad_video=data_args.on_bad_video, seed=training_args.seed)
+    train_dataset = eval_dataset = test_dataset = None
+    if training_args.do_train:
+        transform = FinetuningTransform(
+            config.image_size, rand_augment=data_args.rand_augment, random_erasing=data_args.random_erasing,
+            horizontal_flip=data_args.horizontal_flip, scale=(data_args.min_crop_scale, 1.0),
+        )  # fmt: skip
+        train_dataset = VideoClipDataset(train_source, transform=transform, mode="train", **common)
+    eval_transform = EvalTransform(config.image_size, num_crops=data_args.test_num_crops)
+    eval_kwargs = dict(transform=eval_transform, mode="eval", num_clips=data_args.test_num_clips, **common)
+    if eval_source is not None and (training_args.do_eval or training_args.eval_strategy != "no"):
+        eval_dataset = VideoClipDataset(eval_source, **eval_kwargs)
+    if training_args.do_predict:
+        test_dataset = eval_dataset if test_source is eval_source and eval_dataset is not None else VideoClipDataset(test_source, **eval_kwargs)
+    mixup = None
+    if data_args.mixup > 0 or data_args.cutmix > 0 or data_args.label_smoothing > 0:
+        mixup = MixupCutmix(
+            len(label_names), mixup_alpha=data_args.mixup, cutmix_alpha=data_args.cutmix, prob=data_args.mixup_prob,
+            switch_prob=data_args.mixup_switch_prob, label_smoothing=data_args.label_smoothing,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- trainer
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
+    trainer = VideoClassificationTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collate_finetuning,
+        compute_metrics=build_compute_metrics(label_names),
+        layer_decay=model_args.layer_decay,
+        mixup=mixup,
+    )
+    output_dir = Path(training_args.output_dir)
+    processor = build_processor(config.image_size)
+    results: dict[str, float] = {}
+
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        processor.save_pretrained(output_dir)
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
+        results.update(train_result.metrics)
+        logger.info("Saved the model and its processor to %s", output_dir)
+
+    if training_args.do_eval:
+        logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
+        output, probabilities, video_index = evaluate_split(trainer, eval_dataset, eval_source, label_names, output_dir, "eval")
+        results.update(output.metrics)
+        references = np.asarray(output.label_ids)
+        matrix = confusion_matrix(probabilities.argmax(1), references, len(label_names))
+        save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
+        figure = plot_confusion_matrix(
+            matrix, label_names, output_dir / "confusion_matrix.png",
+            title=f"Validation, {data_args.test_num_clips}x{data_args.test_num_crops} views: top-1 "
+            f"{output.metrics['eval_top1']:.1f} %",
+        )  # fmt: skip
+        logger.info("Confusion matrix: %s", figure)
+
+    if training_args.do_predict:
+        logger.info("*** Predict ***")
+        split = "test" if test_source is not eval_source else "validation"
+        output, probabilities, video_index = evaluate_split(trainer, test_dataset, test_source, label_names, output_dir, "test")
+        csv_path = write_predictions_csv(
+            output_dir / f"predictions_{split}.csv", probabilities, np.asarray(output.label_ids), video_names(test_source, video_index), label_names
+        )  # fmt: skip
+        logger.info("Per-video predictions: %s", csv_path)
+
+    if push_to_hub and training_args.should_save:
+        from adamae_hf.hub import model_card_for_run, push_checkpoint_to_hub
+
+        repo_id = training_args.hub_model_id or output_dir.name
+        card = model_card_for_run(
+            training_args.to_dict(), {k: v for k, v in results.items() if k.startswith("eval_")}, model_name=repo_id.split("/")[-1],
+            config=config, repo_id=repo_id, base_model=model_path, dataset_name=data_args.dataset_name or ("synthetic motions" if synthetic else None),
+            dataset_id=data_args.dataset_name,
+        )  # fmt: skip
+        card.save(output_dir / "README.md")
+        url = push_checkpoint_to_hub(output_dir, repo_id, private=bool(training_args.hub_private_repo), token=training_args.hub_token)
+        logger.info("Pushed to %s", url)
+
+    if training_args.do_eval and training_args.should_log:
+        print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
+              f"{results.get('eval_samples', len(eval_dataset))} videos):")  # fmt: skip
+        print(format_results_table(results, label_names))
+    if training_args.should_log:
+        print(f"\nOutputs in {output_dir.resolve()} ({time.perf_counter() - start:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

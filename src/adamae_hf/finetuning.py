@@ -1,0 +1,422 @@
+"""Fine-tuning and the paper's multi-view evaluation, as reusable pieces of `scripts/run_finetuning.py`.
+
+- [`build_model_for_finetuning`]: an [`AdaMAEForVideoClassification`] from an AdaMAE pre-training checkpoint (decoder
+  and sampler dropped), a fine-tuned AdaMAE, a transformers VideoMAE checkpoint, or a config (from scratch).
+- [`multiview_average`]: softmax scores averaged over the `V = K x S` views (K temporal clips x S spatial crops) of
+  each video, fully vectorised.
+- [`compute_video_metrics`], [`confusion_matrix`], [`plot_confusion_matrix`]: top-1 / top-5 / per-class accuracy
+  through the `evaluate` metric shipped in [`adamae_hf.metrics`], and a confusion-matrix PNG.
+- [`VideoClassificationTrainer`]: a `transformers.Trainer` with the released recipe's optimizer (AdamW with layer-wise
+  lr decay, no weight decay on biases / norms / position embeddings), mixup / cutmix with label-smoothed soft targets
+  applied batch-wise in `compute_loss`, and a multi-view `prediction_step`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import EvalPrediction, PretrainedConfig, Trainer
+
+from .configuration_adamae import AdaMAEConfig
+from .modeling_adamae import AdaMAEForVideoClassification
+from .optimization import parameter_groups
+
+
+logger = logging.getLogger(__name__)
+
+# What an AdaMAE pre-training checkpoint holds that the classifier does not use, by key prefix.
+_DROPPED_PARTS = {
+    "decoder.": "decoder",
+    "encoder_to_decoder.": "decoder",
+    "mask_token": "decoder",
+    "decoder_position_embeddings": "decoder",
+    "token_sampler.": "adaptive token sampler",
+    "adamae.layernorm.": "encoder final norm",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    """What [`build_model_for_finetuning`] built, and from what."""
+
+    model: AdaMAEForVideoClassification
+    source: str  # "adamae-pretraining", "adamae-classification", "videomae" or "scratch"
+    dropped_keys: list[str]
+    new_keys: list[str]
+
+
+def _label_maps(label_names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "num_labels": len(label_names),
+        "id2label": {i: str(name) for i, name in enumerate(label_names)},
+        "label2id": {str(name): i for i, name in enumerate(label_names)},
+    }
+
+
+def _check_num_labels(found: int | None, wanted: int, where: str, ignore_mismatched_sizes: bool) -> None:
+    if found is not None and found != wanted and not ignore_mismatched_sizes:
+        raise ValueError(
+            f"{where} classifies {found} classes but the dataset has {wanted}. Pass --ignore_mismatched_sizes "
+            f"(ignore_mismatched_sizes=True) to re-initialise the classification head for {wanted} classes."
+        )
+
+
+def _summarise_dropped(keys: Sequence[str]) -> str:
+    parts: dict[str, int] = {}
+    for key in keys:
+        part = next((name for prefix, name in _DROPPED_PARTS.items() if key.startswith(prefix)), "other")
+        parts[part] = parts.get(part, 0) + 1
+    return ", ".join(f"{name} ({count} tensors)" for name, count in sorted(parts.items()))
+
+
+def build_model_for_finetuning(
+    model_name_or_path: str | os.PathLike | None,
+    label_names: Sequence[str],
+    *,
+    config: AdaMAEConfig | None = None,
+    drop_path_rate: float = 0.1,
+    ignore_mismatched_sizes: bool = False,
+    **hub_kwargs: Any,
+) -> LoadedModel:
+    """
+    An [`AdaMAEForVideoClassification`] for `label_names`, from:
+
+    - an AdaMAE **pre-training** checkpoint (`architectures=["AdaMAEForPreTraining"]`): the encoder is kept; the
+      decoder, the adaptive token sampler and the encoder's final norm are dropped (logged); the head is built for
+      mean pooling (`use_mean_pooling=True`: `fc_norm` + linear, freshly initialised), as the released fine-tuning;
+    - a **fine-tuned** AdaMAE classifier: loaded as is; its head must have `len(label_names)` outputs unless
+      `ignore_mismatched_sizes` (then the head is re-initialised);
+    - a transformers **VideoMAE** checkpoint (pre-training or classification): converted with
+      [`AdaMAEForVideoClassification.from_videomae`], mean pooling, same head rule as above;
+    - `model_name_or_path=None`: a fresh model of `config` (training from scratch).
+
+    `drop_path_rate` sets stochastic depth (0.1 in the released recipe). `hub_kwargs` (`cache_dir`, `revision`,
+    `token`) go to `from_pretrained`.
+
+    Raises:
+        ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
+            architectures), or a class-count mismatch without `ignore_mismatched_sizes`.
+    """
+    labels = _label_maps(label_names)
+    if model_name_or_path is None:
+        if config is None:
+            raise ValueError("give model_name_or_path or a config to train from scratch")
+        config = AdaMAEConfig.from_dict({**config.to_dict(), **labels, "use_mean_pooling": True, "drop_path_rate": drop_path_rate})
+        return LoadedModel(AdaMAEForVideoClassification(config), "scratch", [], [])
+
+    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
+    except OSError as error:
+        raise ValueError(f"cannot read a model config from {str(model_name_or_path)!r}: {error}") from error
+    model_type = config_dict.get("model_type")
+    architectures = config_dict.get("architectures") or []
+    old_num_labels = len(config_dict["id2label"]) if config_dict.get("id2label") else None
+    is_classifier = any(name.endswith("ForVideoClassification") for name in architectures)
+
+    if model_type == "adamae":
+        pretraining = not is_classifier
+        if not pretraining:
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+        overrides = {**labels, "drop_path_rate": drop_path_rate}
+        if pretraining:
+            overrides["use_mean_pooling"] = True
+        model, info = AdaMAEForVideoClassification.from_pretrained(
+            model_name_or_path, ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=True,
+            **overrides, **hub_kwargs,
+        )  # fmt: skip
+        dropped, new = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
+        new += [str(item[0]) if isinstance(item, tuple) else str(item) for item in info.get("mismatched_keys", [])]
+        if pretraining:
+            logger.info(
+                "Loaded the encoder of the AdaMAE pre-training checkpoint %s; dropped %d tensors the classifier does "
+                "not use: %s. Newly initialised: %s.",
+                model_name_or_path, len(dropped), _summarise_dropped(dropped) or "none", ", ".join(new) or "none",
+            )  # fmt: skip
+        elif new:
+            logger.warning("Re-initialised in %s: %s", model_name_or_path, ", ".join(new))
+        return LoadedModel(model, "adamae-pretraining" if pretraining else "adamae-classification", dropped, new)
+
+    if model_type == "videomae":
+        from transformers import VideoMAEForVideoClassification
+
+        if is_classifier:
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+        videomae, info = VideoMAEForVideoClassification.from_pretrained(
+            model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            output_loading_info=True, **labels, **hub_kwargs,
+        )  # fmt: skip
+        model = AdaMAEForVideoClassification.from_videomae(videomae, drop_path_rate=drop_path_rate)
+        dropped, new = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
+        logger.info(
+            "Converted the VideoMAE checkpoint %s (%s) to AdaMAE; dropped: %s; newly initialised: %s.",
+            model_name_or_path, ", ".join(architectures) or "no architectures", ", ".join(dropped) or "none",
+            ", ".join(new) or "none",
+        )  # fmt: skip
+        return LoadedModel(model, "videomae", dropped, new)
+
+    raise ValueError(
+        f"{str(model_name_or_path)!r} is a {model_type!r} checkpoint (architectures: {architectures or 'none'}); "
+        "expected an AdaMAE checkpoint (pre-training or video classification, model_type 'adamae') or a "
+        "VideoMAE one (model_type 'videomae')."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Multi-view evaluation and metrics
+# ---------------------------------------------------------------------------------------------------------------
+def multiview_average(
+    logits: torch.Tensor | np.ndarray,
+    video_index: torch.Tensor | np.ndarray | None = None,
+    num_videos: int | None = None,
+) -> torch.Tensor:
+    """
+    Per-video class probabilities: the softmax of every view's logits, averaged over the views of each video
+    (the paper's K temporal clips x S spatial crops protocol).
+
+    Args:
+        logits: `(num_videos, V, C)` (views grouped per video), or flat `(num_views, C)` with `video_index`.
+        video_index: `(num_views,)` video id of each row of flat `logits` (any order; videos may have different
+            numbers of views).
+        num_videos: rows of the result for flat logits; defaults to `video_index.max() + 1`.
+
+    Returns:
+        float32 `(num_videos, C)` probabilities (rows sum to 1; a video with no view gets a row of NaN).
+    """
+    logits = torch.as_tensor(logits).float()
+    if video_index is None:
+        if logits.ndim != 3:
+            raise ValueError(f"expected logits (num_videos, V, C), or flat (num_views, C) with video_index; got {tuple(logits.shape)}")
+        return logits.softmax(-1).mean(1)
+    video_index = torch.as_tensor(video_index, device=logits.device).long().reshape(-1)
+    if logits.ndim != 2 or logits.shape[0] != video_index.shape[0]:
+        raise ValueError(f"flat logits (num_views, C) must match video_index (num_views,); got {tuple(logits.shape)} and {tuple(video_index.shape)}")
+    num_videos = int(video_index.max()) + 1 if num_videos is None else num_videos
+    sums = logits.new_zeros(num_videos, logits.shape[1]).index_add_(0, video_index, logits.softmax(-1))
+    counts = torch.bincount(video_index, minlength=num_videos).to(sums.dtype)
+    return sums / counts[:, None]
+
+
+@functools.lru_cache(maxsize=1)
+def load_video_accuracy():
+    """The `evaluate` metric shipped in `adamae_hf.metrics` (loaded by path: nothing is fetched)."""
+    import evaluate
+
+    from .metrics import VIDEO_ACCURACY_PATH
+
+    return evaluate.load(VIDEO_ACCURACY_PATH)
+
+
+def compute_video_metrics(
+    probabilities: torch.Tensor | np.ndarray,
+    references: torch.Tensor | np.ndarray,
+    label_names: Sequence[str] | None = None,
+    top_k: Sequence[int] = (1, 5),
+) -> dict[str, float]:
+    """Top-k and per-class accuracy (%) of per-video scores through the shipped `evaluate` metric, flattened to
+    scalars for the Trainer's logs: `top1`, `top5`, `mean_class_accuracy`, `accuracy_<class name>`."""
+    probabilities = np.asarray(torch.as_tensor(probabilities).float().cpu())
+    references = np.asarray(torch.as_tensor(references).cpu()).astype(np.int64)
+    num_classes = probabilities.shape[1]
+    result = load_video_accuracy().compute(
+        predictions=probabilities, references=references, top_k=tuple(top_k), num_classes=num_classes
+    )
+    names = list(label_names) if label_names is not None else [str(i) for i in range(num_classes)]
+    metrics = {f"top{k}": result[f"top{k}"] for k in top_k}
+    metrics["mean_class_accuracy"] = result["mean_class_accuracy"]
+    metrics.update({f"accuracy_{name}": value for name, value in zip(names, result["per_class_accuracy"])})
+    return metrics
+
+
+def confusion_matrix(predictions: np.ndarray, references: np.ndarray, num_classes: int) -> np.ndarray:
+    """`(num_classes, num_classes)` counts; row = true class, column = predicted class."""
+    predictions, references = np.asarray(predictions, dtype=np.int64), np.asarray(references, dtype=np.int64)
+    return np.bincount(references * num_classes + predictions, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], path: str | os.PathLike, title: str = "") -> Path:
+    """Save `matrix` (counts; rows = true classes) as a PNG, rows normalised to the fraction of each class."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    fractions = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    n = len(label_names)
+    size = max(4.0, 0.45 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    if n <= 40:
+        ax.set_xticks(range(n), [str(x) for x in label_names], rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(n), [str(x) for x in label_names], fontsize=8)
+        if n <= 20:
+            for i, j in zip(*np.nonzero(matrix)):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if fractions[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "Confusion matrix")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_predictions_csv(
+    path: str | os.PathLike,
+    probabilities: np.ndarray,
+    references: np.ndarray | None,
+    video_names: Sequence[str],
+    label_names: Sequence[str],
+    top_k: int = 5,
+) -> Path:
+    """One row per video: `video, label, prediction, score, top{k}_labels, top{k}_scores`."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    k = min(top_k, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["video", "label", "prediction", "score", f"top{k}_labels", f"top{k}_scores"])
+        for row, name in enumerate(video_names):
+            best = order[row]
+            writer.writerow([
+                name,
+                label_names[int(references[row])] if references is not None and references[row] >= 0 else "",
+                label_names[best[0]],
+                f"{probabilities[row, best[0]]:.6f}",
+                " ".join(str(label_names[c]) for c in best),
+                " ".join(f"{probabilities[row, c]:.6f}" for c in best),
+            ])  # fmt: skip
+    return path
+
+
+def format_results_table(metrics: dict[str, float], label_names: Sequence[str], prefix: str = "eval_") -> str:
+    """A plain-text table: top-1, top-5, mean class accuracy, then the accuracy of every class."""
+    rows = [(name, metrics.get(f"{prefix}{name}")) for name in ("top1", "top5", "mean_class_accuracy")]
+    rows += [(f"  {label}", metrics.get(f"{prefix}accuracy_{label}")) for label in label_names]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [f"{'metric'.ljust(width)}  accuracy (%)", "-" * (width + 14)]
+    lines += [f"{name.ljust(width)}  {'n/a' if value is None else f'{value:6.2f}'}" for name, value in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Trainer
+# ---------------------------------------------------------------------------------------------------------------
+class VideoClassificationTrainer(Trainer):
+    """
+    `Trainer` for [`AdaMAEForVideoClassification`] with the released fine-tuning recipe.
+
+    Args (besides `Trainer`'s):
+        layer_decay: layer-wise lr decay (0.75 in the recipe): block `i` of `L` trains at `lr * layer_decay ** (L - i)`
+            (built by [`adamae_hf.optimization.parameter_groups`], once, with no weight decay on biases, norms,
+            position embeddings). `None` or 1.0 disables it.
+        mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
+            labels); its soft `(B, num_labels)` targets go to the model's `labels`. `None`: plain class ids.
+
+    Batches hold `pixel_values`, `labels` and `video_index` (the data package's `collate_finetuning`); evaluation
+    batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and returns the
+    per-view logits `(B, V, C)` and the video indices, which `compute_metrics` reduces with [`multiview_average`].
+    `remove_unused_columns` must be `False` (the video indices are not a model input).
+    """
+
+    loss_is_scaled_for_ga = False  # the model returns a per-batch mean
+
+    def __init__(self, *args, layer_decay: float | None = 0.75, mixup=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layer_decay = None if layer_decay in (None, 1.0) else layer_decay
+        self.mixup = mixup
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            groups = parameter_groups(opt_model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
+            for group in groups:
+                group.pop("names", None)  # keep the optimizer's state dict small
+            self.optimizer = torch.optim.AdamW(
+                groups, lr=self.args.learning_rate, betas=(self.args.adam_beta1, self.args.adam_beta2),
+                eps=self.args.adam_epsilon, weight_decay=self.args.weight_decay,
+            )  # fmt: skip
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = {k: v for k, v in inputs.items() if k != "video_index"}
+        if model.training and self.mixup is not None and "labels" in inputs:
+            inputs = self.mixup(inputs)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        pixel_values, labels = inputs["pixel_values"], inputs.get("labels")
+        video_index = inputs.get("video_index")
+        if pixel_values.ndim == 5:  # one view per video
+            pixel_values = pixel_values.unsqueeze(1)
+        batch, views = pixel_values.shape[:2]
+        with torch.no_grad(), self.compute_loss_context_manager():
+            logits = model(pixel_values=pixel_values.flatten(0, 1)).logits.float()
+        logits = logits.view(batch, views, -1)
+        loss = None
+        if labels is not None:
+            probabilities = multiview_average(logits)
+            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels.long()).detach()
+        if prediction_loss_only:
+            return loss, None, None
+        if video_index is None:
+            video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
+        return loss, (logits, video_index), labels
+
+
+def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
+    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`]."""
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        view_logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        probabilities = multiview_average(torch.as_tensor(view_logits))
+        return compute_video_metrics(probabilities, prediction.label_ids, label_names, top_k)
+
+    return compute_metrics
+
+
+def layer_decay_summary(groups: Sequence[dict]) -> str:
+    """`lr_scale` per layer id, for the log (from [`parameter_groups`] output)."""
+    scales = sorted({round(group["lr_scale"], 6) for group in groups})
+    return ", ".join(f"{scale:g}" for scale in scales)
+
+
+def save_json(path: str | os.PathLike, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+__all__ = [
+    "LoadedModel",
+    "VideoClassificationTrainer",
+    "build_compute_metrics",
+    "build_model_for_finetuning",
+    "compute_video_metrics",
+    "confusion_matrix",
+    "format_results_table",
+    "load_video_accuracy",
+    "multiview_average",
+    "plot_confusion_matrix",
+    "write_predictions_csv",
+]
