@@ -3,7 +3,6 @@
 import json
 
 import datasets
-import numpy as np
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from adamae_hf.data import (
     collate_pretraining,
     generate_synthetic_dataset,
     hf_dataset_source,
+    load_synthetic_mask,
     load_video_source,
     mix_seed,
     read_video_clips,
@@ -106,7 +106,7 @@ def test_synthetic_dataset(data_synthetic_dir, tmp_path):
     metadata = json.loads((data_synthetic_dir / "metadata.json").read_text())
     assert metadata["label_names"] == sorted(metadata["label_names"]) and len(metadata["clips"]) == 4 * 5
     record = metadata["clips"][0]
-    mask = np.load(data_synthetic_dir / record["mask"])
+    mask = load_synthetic_mask(data_synthetic_dir, record["file_name"])
     assert mask.shape == (16, 32, 32) and mask.dtype == bool and mask.any(axis=(1, 2)).all()
 
     kwargs = dict(num_classes=2, train_per_class=1, val_per_class=1, num_frames=8, image_size=32)
