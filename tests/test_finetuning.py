@@ -210,7 +210,7 @@ def test_missing_label_column_names_columns(data_synthetic_dir, tmp_path):
         ])  # fmt: skip
 
 
-@pytest.mark.slow  # about 9 minutes on 2 CPU cores: `pytest -m slow`
+@pytest.mark.slow  # about 11 minutes on 2 CPU cores: `pytest -m slow`
 def test_default_demo_beats_chance(tmp_path, monkeypatch):
     """The quick start's demo: default pre-training, then default fine-tuning from its output (embedded synthetic
     dataset, 8 motion classes, chance 12.5 %).
