@@ -50,6 +50,7 @@ from adamae_hf.data import (
     synthetic_dataset_dir,
 )
 from adamae_hf.optimization import build_adamw
+from adamae_hf.sampler_metrics import sampler_focus
 from adamae_hf.visualization import clip_pictures, save_visualizations
 
 
@@ -93,8 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--mask_type", choices=MASK_TYPES,
                        help="default: the config's (adaptive). tube/random/frame give the VideoMAE baselines")  # fmt: skip
     model.add_argument("--mask_ratio", type=float,
-                       help="default: the config's, 0.95 as in the paper; the tiny model keeps it (25 of 512 "
-                       "tokens stay visible, enough for the synthetic clips)")  # fmt: skip
+                       help="default: the config's: 0.95 as in the paper for small and base, 0.9 for tiny (25 of "
+                       "its 256 tokens stay visible)")  # fmt: skip
     model.add_argument("--gradient_checkpointing", action="store_true")
     model.add_argument("--torch_compile", action="store_true", help="torch.compile the model")
 
@@ -155,6 +156,7 @@ def build_train_dataset(args, config):
             "num_frames": span if (span := config.num_frames * args.sampling_rate) > 16 else None,  # clips of 16
         }  # fmt: skip
         data_dir = synthetic_dataset_dir(**{name: value for name, value in sizes.items() if value is not None})
+        args.synthetic_data_dir = str(data_dir)
         source = load_video_source(data_dir=data_dir, split="train")
     else:
         source = load_video_source(
@@ -172,8 +174,7 @@ def build_train_dataset(args, config):
     )  # fmt: skip
     visual = VideoClipDataset(
         source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, mode="eval",
-        transform=PretrainingTransform(config.image_size, scale=(1.0, 1.0), ratio=(1.0, 1.0), horizontal_flip=False),
-        on_bad_video="skip", seed=args.seed,
+        transform=P.visualization_transform(config.image_size), on_bad_video="skip", seed=args.seed,
     )  # fmt: skip
     if source.streaming:
         return dataset, visual, str(source.description)
@@ -196,9 +197,35 @@ def visualization_batch(dataset, count: int) -> torch.Tensor | None:
     return collate_pretraining(items)["pixel_values"] if items else None
 
 
-def visualize(accelerator, model, pixel_values, config, args, tag: str, step: int) -> list[Path]:
-    """Run the model on the fixed clips (eval mode, own RNG) and write figures; every process runs the forward
-    (sharded models need it), the main one writes and logs."""
+def focus_clips(args, config, visual_dataset) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """(clips to visualise, their object masks or None, clips and masks to measure the sampler on).
+
+    On the synthetic dataset: the validation clips with their ground-truth masks (all of them are measured, a few
+    spread over the classes are drawn); on other data, the visualised training clips (motion correlation only)."""
+    if not getattr(args, "synthetic_data_dir", None):
+        pixels = visualization_batch(visual_dataset, args.num_visualizations)
+        return pixels, None, (pixels, None)
+    pixels, masks = P.synthetic_focus_clips(args.synthetic_data_dir, config, args.sampling_rate)
+    count = min(args.num_visualizations, len(pixels))
+    picked = torch.arange(count) * (len(pixels) // max(count, 1))
+    return pixels[picked], masks[picked], (pixels, masks)
+
+
+def measure_focus(accelerator, model, clips, config, args) -> dict[str, float]:
+    """The sampler-focus metrics (`adamae_hf.sampler_metrics.sampler_focus`) on the fixed clips; every process runs
+    the forward (sharded models need it). Empty where there is no sampler or no clip."""
+    pixel_values, object_masks = clips
+    if pixel_values is None or config.mask_type != "adaptive":
+        return {}
+    devices = [accelerator.device] if accelerator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), accelerator.autocast():
+        return sampler_focus(model, pixel_values.to(accelerator.device), object_masks, config=config, seed=args.seed)
+
+
+def visualize(accelerator, model, pixel_values, config, args, tag: str, step: int, object_masks=None) -> list[Path]:
+    """Run the model on the fixed clips (eval mode, own RNG) and write figures, the ground-truth object outlined
+    where `object_masks` is given; every process runs the forward (sharded models need it), the main one writes and
+    logs."""
     if pixel_values is None:
         return []
     was_training = model.training
@@ -211,7 +238,8 @@ def visualize(accelerator, model, pixel_values, config, args, tag: str, step: in
     if not accelerator.is_main_process:
         return []
     paths, images = save_visualizations(
-        clip_pictures(pixel_values, output, config), Path(args.output_dir) / "visualizations", tag, config.tubelet_size
+        clip_pictures(pixel_values, output, config, object_masks), Path(args.output_dir) / "visualizations", tag,
+        config.tubelet_size,
     )
     for tracker in accelerator.trackers if args.with_tracking else []:
         if hasattr(tracker, "log_images"):
@@ -326,7 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
         logger.info("No checkpoint in %s yet: starting from scratch.", P.checkpoint_dir(args.output_dir))
     starting_epoch, skip_batches = P.resume_position(state, batches_per_epoch)
-    visual_pixels = visualization_batch(visual_dataset, args.num_visualizations)
+    visual_pixels, visual_masks, focus_set = focus_clips(args, config, visual_dataset)
+    focus: dict[str, float] = {}
+
+    def log_focus(step: int) -> dict[str, float]:
+        metrics = measure_focus(accelerator, model, focus_set, unwrapped.config, args)
+        if metrics:
+            accelerator.print(f"sampler focus at step {step}: {P.format_focus(metrics)}")
+            if args.with_tracking:
+                accelerator.log({f"focus/{k}": v for k, v in metrics.items()}, step=step)
+        return metrics
     checkpointing_steps = P.parse_checkpointing_steps(args.checkpointing_steps)
 
     logger.info("***** Running training *****")
@@ -418,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
                     checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
                 if args.visualize_every and completed_steps % args.visualize_every == 0:
                     visualize(accelerator, model, visual_pixels, unwrapped.config, args, f"step_{completed_steps:06d}",
-                              completed_steps)  # fmt: skip
+                              completed_steps, visual_masks)  # fmt: skip
+                    focus = log_focus(completed_steps)
                 if stop_requested:
                     path = checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
                     progress_bar.close()
@@ -451,7 +489,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # ------------------------------------------------------------------ final model, processor, pictures
     accelerator.wait_for_everyone()
-    pictures = visualize(accelerator, model, visual_pixels, unwrapped.config, args, "final", completed_steps)
+    pictures = visualize(accelerator, model, visual_pixels, unwrapped.config, args, "final", completed_steps,
+                         visual_masks)  # fmt: skip
+    if not (args.visualize_every and completed_steps % args.visualize_every == 0):
+        focus = log_focus(completed_steps)
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.save_pretrained(
         args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save,
@@ -459,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss"),
                "train_sampling_loss": last_logs.get("sampling_loss"), "completed_steps": completed_steps,
-               "train_runtime": time.time() - started}  # fmt: skip
+               "train_runtime": time.time() - started} | {f"focus_{k}": v for k, v in focus.items()}  # fmt: skip
     if accelerator.is_main_process:
         build_processor(unwrapped.config.image_size).save_pretrained(args.output_dir)
         Path(args.output_dir, "training_args.json").write_text(json.dumps(P.json_safe_args(args), indent=1))
@@ -476,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{P.checkpoint_dir(args.output_dir)}, pictures in {Path(args.output_dir) / 'visualizations'}"
         + (f" (e.g. {pictures[0]})" if pictures else "")
     )
+    if last_logs:
+        accelerator.print(f"Summary after {completed_steps} steps: reconstruction loss {last_logs['reconstruction_loss']:.3f} "
+                          f"(last step; 1.0 = predicting each patch's mean)"
+                          + (f"; sampler focus on {len(focus_set[0])} clips: {P.format_focus(focus)}" if focus else ""))  # fmt: skip
     return 0
 
 

@@ -521,3 +521,56 @@ def json_safe_args(args: argparse.Namespace) -> dict[str, Any]:
 def tracker_config(args: argparse.Namespace) -> dict[str, int | float | str | bool]:
     """The arguments as scalars (TensorBoard's hparams accept no `None` or lists)."""
     return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in json_safe_args(args).items()}
+
+
+def synthetic_focus_clips(
+    data_dir: str | os.PathLike, config: AdaMAEConfig, sampling_rate: int, split: str = "validation"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clips of a synthetic-dataset split with their ground-truth object masks, for the sampler-focus metrics.
+
+    Each video gives its centred evaluation clip (``num_frames`` frames at ``sampling_rate``), resized to the
+    model's ``image_size`` as the visualised clips are; the masks are taken at the same frames and resized
+    (nearest) the same way.
+
+    Returns:
+        ``(pixel_values, object_masks)``: float ``(B, T, C, H, W)`` ImageNet-normalised and bool ``(B, T, H, W)``.
+    """
+    import torch.nn.functional as F
+
+    from .data import VideoClipDataset, load_synthetic_mask, load_video_source
+    from .data.video_io import sample_clip_indices
+
+    source = load_video_source(data_dir=data_dir, split=split)
+    dataset = VideoClipDataset(
+        source, num_frames=config.num_frames, sampling_rate=sampling_rate, mode="eval",
+        transform=visualization_transform(config.image_size), on_bad_video="raise",
+    )  # fmt: skip
+    pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(len(dataset))])
+    masks = []
+    for sample in source:
+        mask = torch.from_numpy(load_synthetic_mask(data_dir, sample.video))  # (T_video, H, W)
+        frames = sample_clip_indices(mask.shape[0], config.num_frames, sampling_rate, 1, "eval")[0]
+        masks.append(mask[torch.from_numpy(frames)])
+    size = pixel_values.shape[-2:]
+    object_masks = F.interpolate(torch.stack(masks).float(), size=size, mode="nearest") > 0.5
+    return pixel_values, object_masks
+
+
+def visualization_transform(image_size: int):
+    """The deterministic transform of the visualised and focus clips: the whole frame resized, no flip."""
+    from .data import PretrainingTransform
+
+    return PretrainingTransform(image_size, scale=(1.0, 1.0), ratio=(1.0, 1.0), horizontal_flip=False)
+
+
+def format_focus(metrics: dict[str, float]) -> str:
+    """One line for the progress output: the sampler-focus metrics with their reference values."""
+    parts = []
+    if "object_mass_ratio" in metrics:
+        best = 1.0 / metrics["object_token_share"] if metrics.get("object_token_share") else float("nan")
+        parts.append(f"object-mass ratio {metrics['object_mass_ratio']:.2f} (uniform 1.00, all on the object "
+                     f"{best:.1f})")  # fmt: skip
+        parts.append(f"error ratio {metrics['error_ratio']:.2f}")
+    parts.append(f"motion correlation {metrics['motion_correlation']:.2f}")
+    parts.append(f"reconstruction loss (random mask) {metrics['reconstruction_loss']:.3f}")
+    return ", ".join(parts)

@@ -87,11 +87,15 @@ class ClipPictures:
     masked: np.ndarray
     reconstruction: np.ndarray
     mask_ratio: float
+    object_mask: np.ndarray | None = None  # (T, H, W) bool ground truth, outlined on the heat map
 
 
 @torch.no_grad()
-def clip_pictures(pixel_values: torch.Tensor, output, config: AdaMAEConfig) -> list[ClipPictures]:
-    """Turn a batch and the model's output on it (`AdaMAEForPreTrainingOutput`) into [`ClipPictures`]."""
+def clip_pictures(
+    pixel_values: torch.Tensor, output, config: AdaMAEConfig, object_masks: torch.Tensor | None = None
+) -> list[ClipPictures]:
+    """Turn a batch and the model's output on it (`AdaMAEForPreTrainingOutput`) into [`ClipPictures`];
+    `object_masks` (bool `(B, T, H, W)`, optional) are outlined on the heat maps."""
     pixel_values = pixel_values.detach().float().cpu()
     mask = output.bool_masked_pos.detach().cpu()
     frames = unnormalize_video(pixel_values).clamp(0, 1)  # (B, T, C, H, W)
@@ -112,9 +116,13 @@ def clip_pictures(pixel_values: torch.Tensor, output, config: AdaMAEConfig) -> l
             masked=hwc(masked[i]),
             reconstruction=hwc(reconstruction[i]),
             mask_ratio=float(mask[i].float().mean()),
+            object_mask=None if object_masks is None else object_masks[i].cpu().bool().numpy(),
         )
         for i in range(pixel_values.shape[0])
     ]
+
+
+OUTLINE_RGB = (0.0, 1.0, 1.0)  # cyan: the ground-truth object's outline on the heat maps
 
 
 def _heat_rgb(probabilities: np.ndarray, vmax: float) -> np.ndarray:
@@ -123,9 +131,16 @@ def _heat_rgb(probabilities: np.ndarray, vmax: float) -> np.ndarray:
     return colormaps["inferno"](np.clip(probabilities / max(vmax, 1e-12), 0, 1))[..., :3]
 
 
+def outline(mask: np.ndarray) -> np.ndarray:
+    """The boundary pixels of a bool `(H, W)` mask: inside pixels with a 4-neighbour outside."""
+    padded = np.pad(mask, 1, constant_values=False)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~interior
+
+
 def make_figure(pictures: ClipPictures, title: str | None = None, tubelet_size: int = 2):
-    """A matplotlib figure: rows frames / token probabilities / sampled mask / reconstruction; one column per
-    tubelet slice (its first frame)."""
+    """A matplotlib figure: rows frames / token probabilities (the ground-truth object outlined in cyan where known)
+    / sampled mask / reconstruction; one column per tubelet slice (its first frame)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -145,6 +160,8 @@ def make_figure(pictures: ClipPictures, title: str | None = None, tubelet_size: 
             ax = axes[r][c]
             if label == "token probability":
                 ax.imshow(images[t], cmap="inferno", vmin=0, vmax=vmax, interpolation="nearest")
+                if pictures.object_mask is not None and pictures.object_mask[t].any():
+                    ax.contour(pictures.object_mask[t], levels=[0.5], colors=[OUTLINE_RGB], linewidths=0.8)
             else:
                 ax.imshow(images[t], interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
@@ -171,7 +188,10 @@ def gif_frames(pictures: ClipPictures, scale: int = 3) -> list[np.ndarray]:
     for t in range(pictures.frames.shape[0]):
         panels = [pictures.frames[t]]
         if pictures.probabilities is not None:
-            panels.append(_heat_rgb(pictures.probabilities[t], vmax))
+            heat = _heat_rgb(pictures.probabilities[t], vmax)
+            if pictures.object_mask is not None:
+                heat[outline(pictures.object_mask[t])] = OUTLINE_RGB
+            panels.append(heat)
         panels += [pictures.masked[t], pictures.reconstruction[t]]
         h = panels[0].shape[0]
         gap = np.ones((h, 2, 3))

@@ -30,8 +30,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 
 logger = logging.getLogger(__name__)
@@ -62,7 +60,8 @@ _DIRECTIONS = {  # (dx, dy), image coordinates (y down)
 }
 SPLITS: tuple[str, ...] = ("train", "validation")
 _SHAPES = ("square", "ellipse", "triangle", "diamond")
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
+OBJECT_RADIUS = (0.13, 0.17)  # object radius, fractions of the short side
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -78,33 +77,47 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def render_clip(
-    rng: np.random.Generator, motion: str, num_frames: int, height: int, width: int
+    rng: np.random.Generator,
+    motion: str,
+    num_frames: int,
+    height: int,
+    width: int,
+    object_radius: tuple[float, float] = OBJECT_RADIUS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render one clip of ``motion``: frames ``(T, H, W, 3)`` uint8 and object mask ``(T, H, W)`` bool."""
+    """Render one clip of ``motion``: frames ``(T, H, W, 3)`` uint8 and object mask ``(T, H, W)`` bool.
+
+    The background is static and predictable from context: a linear brightness ramp in a random direction over a
+    random colour, with no grain (per-pixel noise cannot be predicted, and per-patch normalised targets would turn
+    it into the whole signal of a flat patch). The object is a striped shape of radius ``object_radius`` (fractions
+    of the frame's short side) that moves according to ``motion``: all the clip's unpredictable content is there.
+    """
     size = min(height, width)
-    # static background: smooth colour noise plus a fine grain, so that codecs keep some texture
-    coarse = torch.from_numpy(rng.random((1, 3, 5, 5), dtype=np.float32))
-    background = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[0]
-    background = background.permute(1, 2, 0).numpy() * 0.6 + 0.2 + rng.normal(0, 0.04, (height, width, 1))
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    # static background: a brightness ramp over the frame, the same in every channel (so that every channel of
+    # every patch has structure), on a random colour
+    ramp_angle = rng.uniform(0, 2 * np.pi)
+    ramp = ((xs - width / 2) * np.cos(ramp_angle) + (ys - height / 2) * np.sin(ramp_angle)) / size  # about +-0.7
+    base_colour = rng.uniform(0.3, 0.7, 3)
+    background = base_colour[None, None, :] + rng.uniform(0.3, 0.45) * ramp[..., None]
 
     # object: shape, stripe texture, size, position in the middle frame
     shape = _SHAPES[rng.integers(len(_SHAPES))]
     colours = rng.random((2, 3))
     colours[1] = 1.0 - colours[0] * 0.8  # contrasting stripes
     stripe_angle, stripe_freq = rng.uniform(0, np.pi), rng.uniform(1.0, 1.8)
-    radius = rng.uniform(0.26, 0.32) * size  # about a quarter of the frame: motion shows in many tokens
+    radius = rng.uniform(*object_radius) * size
     base_angle = rng.uniform(-0.3, 0.3)
     t = np.linspace(-0.5, 0.5, num_frames)  # time, centred on the middle frame
     travel = 0.5 * size  # distance covered by a translation over the clip
     direction = np.array(_DIRECTIONS.get(motion, (0.0, 0.0)))
-    margin = np.abs(direction) * travel / 2 + 0.6 * radius
+    scale_range = {"towards": 1.0, "away": -1.0}.get(motion, 0.0)
+    margin = np.abs(direction) * travel / 2 + 0.7 * radius * (2.5 ** (0.5 * abs(scale_range)))
     centre = rng.uniform(margin, np.array([width, height]) - margin)
     centres = centre[None, :] + t[:, None] * travel * direction[None, :]  # (T, 2)
-    scale = np.exp({"towards": 1.0, "away": -1.0}.get(motion, 0.0) * t * np.log(2.5))  # x2.5 over the clip
+    scale = np.exp(scale_range * t * np.log(2.5))  # x2.5 over the clip
     spin = {"rotate_clockwise": 1.0, "rotate_anticlockwise": -1.0}.get(motion, 0.0)  # y is down
     angles = base_angle + spin * t * np.pi  # half a turn over the clip
 
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     dx = (xs[None] - centres[:, 0, None, None]) / (radius * scale[:, None, None])
     dy = (ys[None] - centres[:, 1, None, None]) / (radius * scale[:, None, None])
     cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
