@@ -22,6 +22,7 @@ from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
 from .configuration_adamae import AdaMAEConfig
@@ -260,11 +261,52 @@ class AdaMAEEmbeddings(nn.Module):
         return embeddings
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The eager attention of transformers' VideoMAE (`softmax(q k^T * scaling + mask) v`), the fallback of the attention
+    interface and the path that returns the weights.
+
+    Args:
+        query, key, value (`torch.Tensor` of shape `(B, heads, S, head_dim)`).
+        attention_mask (`torch.Tensor`, *optional*): additive mask broadcastable to `(B, heads, S, S)`.
+    Returns:
+        `(attn_output, attn_weights)` of shapes `(B, S, heads, head_dim)` and `(B, heads, S, S)`.
+    """
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
 class AdaMAEAttention(nn.Module):
     """
     Multi-head self-attention with a fused `qkv` projection and separate query/value biases (no key bias), the
-    released code's layout. Uses `torch.nn.functional.scaled_dot_product_attention` unless the config asks for
-    `"eager"` or attention weights are requested.
+    released code's layout; the sampler's blocks use it without biases.
+
+    The attention itself goes through transformers' attention interface, as in VideoMAE: the function registered in
+    `ALL_ATTENTION_FUNCTIONS` under `self.config._attn_implementation` (`"sdpa"`, the default; `"flash_attention_2"`,
+    `"flex_attention"`, a Hub kernel, or one registered with `AttentionInterface.register`), or
+    [`eager_attention_forward`] for `"eager"`. The implementation is read from the config this module was built with
+    at every call, so `model.set_attn_implementation(...)` takes effect at once, and a module built with another
+    config follows that config's choice.
+
+    When attention weights are requested (`output_attentions=True`), this call uses [`eager_attention_forward`]
+    whatever the implementation, since the fused kernels (SDPA, flash, flex) do not return the weights (transformers'
+    own VideoMAE returns no weights under SDPA).
     """
 
     def __init__(
@@ -277,6 +319,7 @@ class AdaMAEAttention(nn.Module):
         self.head_dim = hidden_size // num_heads
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = attention_dropout
+        self.is_causal = False
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(hidden_size))
@@ -289,20 +332,31 @@ class AdaMAEAttention(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(B, S, D)` -> `((B, S, D), weights)`; `weights` is `(B, heads, S, S)` with `output_attentions`, else
+        whatever the implementation returns (`None` for SDPA and flash attention)."""
         batch_size, seq_len, hidden_size = hidden_states.shape
         bias = None
         if self.q_bias is not None:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
         qkv = F.linear(hidden_states, self.qkv.weight, bias)
         query, key, value = qkv.view(batch_size, seq_len, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        dropout = self.attention_dropout if self.training else 0.0
-        if output_attentions or self.config._attn_implementation == "eager":
-            weights = torch.softmax((query * self.scaling) @ key.transpose(-2, -1), dim=-1)
-            context = F.dropout(weights, dropout, self.training) @ value
-        else:
-            weights = None
-            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=self.scaling)
-        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+
+        attention_interface = eager_attention_forward
+        if not output_attentions:
+            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
+        context, weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            None,
+            is_causal=self.is_causal,
+            scaling=self.scaling,
+            dropout=self.attention_dropout if self.training else 0.0,
+        )
+        context = context.reshape(batch_size, seq_len, hidden_size)
         return self.proj_dropout(self.proj(context)), weights
 
 
@@ -461,7 +515,11 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
     input_modalities = "video"
     supports_gradient_checkpointing = True
     _no_split_modules = ["AdaMAELayer"]
+    # Every attention goes through `ALL_ATTENTION_FUNCTIONS` (see `AdaMAEAttention`), as in transformers' VideoMAE.
     _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
 
     def _init_weights(self, module: nn.Module) -> None:
         """Released code: Linear xavier_uniform / bias 0, LayerNorm 1 / 0, mask token trunc_normal(0.02), sampler
