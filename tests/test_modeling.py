@@ -433,17 +433,43 @@ def _randomise(model):
     return model
 
 
-def test_warm_start_from_videomae_pretraining_matches_its_loss_and_logits(tmp_path):
-    videomae = _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=False))).eval()
+@pytest.mark.parametrize("use_mean_pooling", [False, True], ids=["with-final-norm", "without-final-norm"])
+def test_warm_start_from_videomae_pretraining_matches_its_loss_and_logits(tmp_path, use_mean_pooling):
+    """Both layouts of a VideoMAE pre-training checkpoint: with the encoder's final norm (`use_mean_pooling=False`,
+    as the MCG-NJU checkpoints) and without it (transformers' default `VideoMAEConfig`)."""
+    videomae = _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=use_mean_pooling))).eval()
+    assert (videomae.videomae.layernorm is None) == use_mean_pooling
     videomae.save_pretrained(tmp_path)
     mask = tube_masking(2, (2, 4, 4), 12)
     expected = videomae(clips(2), bool_masked_pos=mask)
     for source in (videomae, str(tmp_path)):
         model = AdaMAEForPreTraining.from_videomae(source).eval()
         assert model.token_sampler is not None  # fresh sampler
+        assert model.config.use_final_layernorm is (not use_mean_pooling)
+        assert (model.adamae.layernorm is None) == use_mean_pooling
         outputs = model(clips(2), bool_masked_pos=mask)
         torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
         torch.testing.assert_close(outputs.reconstruction_loss, expected.loss, atol=1e-5, rtol=0)
+    # the layout survives a save / reload, by AdaMAEForPreTraining and by AutoModel
+    model.save_pretrained(tmp_path / "adamae")
+    reloaded = AdaMAEForPreTraining.from_pretrained(tmp_path / "adamae").eval()
+    torch.testing.assert_close(reloaded(clips(2), bool_masked_pos=mask).logits, expected.logits, atol=1e-5, rtol=0)
+    encoder, info = AutoModel.from_pretrained(tmp_path / "adamae", output_loading_info=True)
+    assert (encoder.layernorm is None) == use_mean_pooling and not info["unexpected_keys"] and not info["missing_keys"]
+
+
+@pytest.mark.parametrize("use_mean_pooling", [False, True], ids=["with-final-norm", "without-final-norm"])
+def test_classifier_from_a_videomae_pretraining_checkpoint_matches_videomae(tmp_path, use_mean_pooling):
+    _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=use_mean_pooling))).save_pretrained(tmp_path)
+    torch.manual_seed(0)  # the same fresh head on both sides
+    videomae = VideoMAEForVideoClassification.from_pretrained(tmp_path).eval()  # 2 labels (the config default)
+    torch.manual_seed(0)
+    model = AdaMAEForVideoClassification.from_videomae(str(tmp_path)).eval()
+    assert (model.fc_norm is not None) == use_mean_pooling and (model.adamae.layernorm is None) == use_mean_pooling
+    labels = torch.tensor([1, 0])
+    expected, outputs = videomae(clips(2), labels=labels), model(clips(2), labels=labels)
+    torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs.loss, expected.loss, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("use_mean_pooling", [True, False])

@@ -50,6 +50,16 @@ class AdaMAEConfig(PretrainedConfig):
             activations over all N tokens (1568 for ViT-B). The step's math is unchanged (dropout draws are replayed);
             it costs one more sampler forward (about 3 % of a ViT-B step's FLOPs) and saves the sampler's
             activation memory, the part by which AdaMAE's step holds more memory than VideoMAE's.
+        use_final_layernorm (`bool`, *optional*):
+            Whether the encoder of [`AdaMAEForPreTraining`] and of the bare [`AdaMAEModel`] ends with a LayerNorm
+            (`adamae.layernorm`). `None` (the default) means: `True` for [`AdaMAEForPreTraining`] (the released
+            encoder), and for [`AdaMAEModel`] `True` when the config was saved by [`AdaMAEForPreTraining`] (its
+            `architectures`, for checkpoints saved before this field existed), else `not use_mean_pooling` (as
+            VideoMAE). `False` makes the final norm the identity: the layout of a transformers `VideoMAEForPreTraining`
+            with `use_mean_pooling=True`, whose encoder output goes straight to the decoder. `save_pretrained` writes
+            the value the saved model has, so `AutoModel` builds the encoder that the checkpoint holds.
+            [`AdaMAEForVideoClassification`] does not read it: its encoder has the norm exactly when
+            `use_mean_pooling=False` (with mean pooling, `fc_norm` normalises the pooled features instead).
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
@@ -85,6 +95,7 @@ class AdaMAEConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-6,
         qkv_bias: bool = True,
         use_mean_pooling: bool = True,
+        use_final_layernorm: bool | None = None,
         decoder_num_attention_heads: int = 6,
         decoder_hidden_size: int = 384,
         decoder_num_hidden_layers: int = 4,
@@ -125,6 +136,7 @@ class AdaMAEConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.qkv_bias = qkv_bias
         self.use_mean_pooling = use_mean_pooling
+        self.use_final_layernorm = use_final_layernorm
         self.decoder_num_attention_heads = decoder_num_attention_heads
         self.decoder_hidden_size = decoder_hidden_size
         self.decoder_num_hidden_layers = decoder_num_hidden_layers
@@ -231,6 +243,11 @@ class AdaMAEConfig(PretrainedConfig):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and value > 0):
                 fail(field, "it must be a positive number")
+        for field in ("qkv_bias", "use_mean_pooling", "norm_pix_loss", "sampling_loss_to_tokenizer"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "it must be true or false")
+        if self.use_final_layernorm is not None and not isinstance(self.use_final_layernorm, bool):
+            fail("use_final_layernorm", "it must be true, false or None (the model's default)")
         if not (isinstance(self.sampling_loss_weight, (int, float)) and self.sampling_loss_weight >= 0):
             fail("sampling_loss_weight", "it must be a number >= 0")
         if not (isinstance(self.classifier_init_scale, (int, float)) and self.classifier_init_scale >= 0):
