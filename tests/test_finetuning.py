@@ -232,3 +232,29 @@ def test_default_demo_beats_chance(tmp_path, monkeypatch):
 
 
 ACCURACY_BAR = 20.0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ("hidden_sise=64", "AdaMAEConfig has no field 'hidden_sise'"),
+        ("hidden_size=wide", "AdaMAEConfig.hidden_size: cannot set 'wide'"),
+        ("num_attention_heads=3", "AdaMAEConfig.num_attention_heads=3 is invalid"),
+    ],
+)
+def test_bad_config_override_fails_before_reading_data(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=f"--config_overrides: {message}"):
+        run_finetuning.main([
+            "--train_dir", str(tmp_path / "no-such-data"), "--config_overrides", overrides,
+            "--output_dir", str(tmp_path / "out"), *COMMON_ARGS,
+        ])  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_overrides_use_the_pretraining_syntax():
+    args = run_finetuning.ModelArguments(config_overrides="hidden_size=64, num_attention_heads=2,norm_pix_loss=false")
+    config = run_finetuning.scratch_config(args)
+    assert (config.hidden_size, config.num_attention_heads, config.norm_pix_loss) == (64, 2, False)
+    assert config.sampler_hidden_size == 64  # follows hidden_size, as in run_pretraining.py
+    with pytest.raises(ValueError, match="not with --model_name_or_path"):
+        run_finetuning.main(["--model_name_or_path", "x", "--config_overrides", "hidden_size=64", *COMMON_ARGS])

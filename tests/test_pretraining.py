@@ -161,7 +161,10 @@ def test_loss_falls_on_synthetic_data(script, cache_dir, tmp_path):
         (["--mask_ratio", "1.5"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--mask_ratio", "0"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--config_overrides", "hidden_sise=64"], "AdaMAEConfig has no field 'hidden_sise'"),
-        (["--config_overrides", "hidden_size=many"], "hidden_size expects an integer"),
+        (["--config_overrides", "hidden_size=many"], "AdaMAEConfig.hidden_size: cannot set 'many'"),
+        (["--config_overrides", "norm_pix_loss=maybe"], "AdaMAEConfig.norm_pix_loss: cannot set 'maybe'"),
+        (["--config_overrides", "num_hidden_layers"], "config override 'num_hidden_layers' is not of the form key=value"),
+        (["--image_size", "30"], "model configuration: AdaMAEConfig.image_size=30 is invalid"),
         (["--config_overrides", "image_size=30"], "AdaMAEConfig.image_size=30 is invalid"),
         (["--resume_from_checkpoint", "/no/checkpoint"], "--resume_from_checkpoint '/no/checkpoint' is not a folder"),
         (["--model_name_or_path", "./missing-model"], "--model_name_or_path './missing-model' does not exist"),
@@ -269,10 +272,13 @@ def test_two_process_cpu_run(cache_dir, tmp_path):
 # Units
 # ---------------------------------------------------------------------------------------------------------------
 def test_config_overrides_and_derived_fields():
-    config = P.with_overrides(AdaMAEConfig(), P.parse_config_overrides("hidden_size=384, num_attention_heads=6", AdaMAEConfig()))
+    config = P.apply_config_overrides(AdaMAEConfig(), "hidden_size=384, num_attention_heads=6")
     assert config.hidden_size == 384 and config.sampler_hidden_size == 384  # the sampler width follows
-    config = P.with_overrides(config, P.parse_config_overrides("sampling_loss_to_tokenizer=false,mask_ratio=0.9", config))
-    assert config.sampling_loss_to_tokenizer is False and config.mask_ratio == 0.9
+    config = P.apply_config_overrides(config, "sampling_loss_to_tokenizer=false,mask_ratio=0.9,use_final_layernorm=false")
+    assert config.sampling_loss_to_tokenizer is False and config.mask_ratio == 0.9 and config.use_final_layernorm is False
+    with pytest.raises(P.ArgumentError, match="num_attention_heads=5 is invalid"):
+        P.apply_config_overrides(config, "mask_ratio=0.5,num_attention_heads=5")
+    assert config.mask_ratio == 0.9 and config.num_attention_heads == 6  # all or nothing
 
 
 def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+import json
+
 from transformers import PretrainedConfig
 
 
@@ -191,6 +195,53 @@ class AdaMAEConfig(PretrainedConfig):
     def patch_dim(self) -> int:
         """Values of one reconstruction target, `tubelet * patch * patch * channels` (1536 for ViT-B)."""
         return self.tubelet_size * self.patch_size * self.patch_size * self.num_channels
+
+    # ------------------------------------------------------------------ overrides
+    # Fields that follow another one (when they equal it and are not overridden themselves).
+    _derived_fields = {"sampler_hidden_size": "hidden_size", "head_layer_norm_eps": "layer_norm_eps"}
+
+    def update_from_string(self, update_str: str) -> None:
+        """
+        [`~transformers.PretrainedConfig.update_from_string`] (`"hidden_size=384,mask_type=tube,norm_pix_loss=false"`:
+        each value typed like the field's current value; a field that is `None` takes a JSON value such as `false`),
+        applied item by item so that an error names its key, then
+        validated with [`validate_adamae`]. `sampler_hidden_size` and `head_layer_norm_eps` follow `hidden_size` and
+        `layer_norm_eps` when they equalled them and are not set themselves. All or nothing: on error the config is
+        unchanged.
+
+        Raises:
+            ValueError: an item that is not `key=value`, a key that is no field of the config (with close names), a
+                value that does not parse as the field's type, or an invalid resulting config; the message names the
+                key.
+        """
+        pairs = []
+        for item in filter(None, (part.strip() for part in update_str.split(","))):
+            key, separator, value = (part.strip() for part in item.partition("="))
+            if not separator or not key:
+                raise ValueError(f"config override {item!r} is not of the form key=value")
+            pairs.append((key, value))
+        fields = self.to_dict()
+        updated = copy.deepcopy(self)
+        for key, value in pairs:
+            if key not in fields:
+                close = difflib.get_close_matches(key, list(fields), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"AdaMAEConfig has no field {key!r}{hint}")
+            try:
+                if getattr(updated, key) is None:  # no type to follow: a JSON value (true, 0.5, "text", null)
+                    setattr(updated, key, json.loads(value))
+                else:
+                    PretrainedConfig.update_from_string(updated, f"{key}={value}")
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"AdaMAEConfig.{key}: cannot set {value!r} (current value {getattr(self, key)!r}): {error}"
+                ) from None
+        keys = {key for key, _ in pairs}
+        for derived, base in self._derived_fields.items():
+            if base in keys and derived not in keys and getattr(self, derived) == getattr(self, base):
+                setattr(updated, derived, getattr(updated, base))
+        updated.validate_adamae()
+        self.__dict__.update(updated.__dict__)
 
     # ------------------------------------------------------------------ validation
     def validate_adamae(self) -> None:
