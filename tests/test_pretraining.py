@@ -112,26 +112,32 @@ def test_default_run_end_to_end(script, cache_dir, tmp_path):
     assert results["completed_steps"] == 8 and results["train_loss"] > 0
 
 
-def test_resume_is_exact(script, cache_dir, tmp_path):
-    """3 + 3 steps (resumed mid-epoch from the step-3 checkpoint) give the weights of 6 straight steps."""
-    common = ["--checkpointing_steps", "3", "--max_grad_norm", "1.0", "--num_visualizations", "0"]
+@pytest.mark.parametrize(
+    "resume_step, total_steps, state",
+    [(3, 6, P.TrainingState(3, 0, 3)), (5, 7, P.TrainingState(5, 1, 1))],
+    ids=["3+3-in-first-epoch", "5+2-in-second-epoch"],
+)
+def test_resume_is_exact(script, cache_dir, tmp_path, resume_step, total_steps, state):
+    """3 + 3 steps (resumed mid-epoch from the step-3 checkpoint) give the weights of 6 straight steps; and 5 + 2
+    (resumed in the second epoch, whose shuffled order Accelerate's seedable sampler draws from seed + epoch)."""
+    common = ["--checkpointing_steps", str(resume_step), "--max_grad_norm", "1.0", "--num_visualizations", "0"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert run_main(script, straight, "--max_train_steps", "6", *common) == 0
-    # the first half: a run of 6 steps stopped after 3 (same schedule), then resumed from "latest"
-    assert run_main(script, resumed, "--max_train_steps", "6", *common) == 0
+    assert run_main(script, straight, "--max_train_steps", str(total_steps), *common) == 0
+    # the first part: a run of the same length (same schedule) stopped at `resume_step`, then resumed from "latest"
+    assert run_main(script, resumed, "--max_train_steps", str(total_steps), *common) == 0
     import shutil
 
-    for name in ("step_6", "epoch_0", "epoch_1"):
+    for name in (f"step_{total_steps}", "epoch_0", "epoch_1"):
         shutil.rmtree(resumed / "checkpoints" / name, ignore_errors=True)
-    assert P.find_latest_checkpoint(resumed).name == "step_3"
-    assert P.TrainingState.load(resumed / "checkpoints" / "step_3") == P.TrainingState(3, 0, 3)
+    assert P.find_latest_checkpoint(resumed).name == f"step_{resume_step}"
+    assert P.TrainingState.load(resumed / "checkpoints" / f"step_{resume_step}") == state
     (resumed / "model.safetensors").unlink()
-    assert run_main(script, resumed, "--max_train_steps", "6", "--resume_from_checkpoint", *common) == 0
+    assert run_main(script, resumed, "--max_train_steps", str(total_steps), "--resume_from_checkpoint", *common) == 0
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
-    first = weights(straight / "checkpoints" / "step_3")
+    first = weights(straight / "checkpoints" / f"step_{resume_step}")
     assert any(not torch.equal(first[k], a[k]) for k in a)  # training did move the weights
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from .configuration_adamae import MASK_TYPES, AdaMAEConfig
 from .presets import MODEL_PRESETS, preset_config
@@ -220,24 +220,6 @@ def build_model(args: argparse.Namespace, config: AdaMAEConfig):
 # ---------------------------------------------------------------------------------------------------------------
 # Data that resumes exactly
 # ---------------------------------------------------------------------------------------------------------------
-class EpochShuffleSampler(Sampler[int]):
-    """A random permutation of `range(num_samples)` drawn from `(seed, epoch)` only: every process draws the same
-    order (Accelerate shards it), and a resumed run sees the order of the run it continues."""
-
-    def __init__(self, num_samples: int, seed: int = 0) -> None:
-        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
-
-
 class SeededClipDataset(Dataset):
     """Wraps a map-style clip dataset so that item `i` of epoch `e` is drawn from a seed of `(seed, e, i)` alone: its
     temporal crop and augmentation do not depend on the worker, the process or the batches skipped on resume.
