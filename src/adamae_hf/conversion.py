@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .configuration_adamae import AdaMAEConfig
+from .data.processor import save_processor
 from .modeling_adamae import AdaMAEForPreTraining, AdaMAEForVideoClassification, get_sinusoid_encoding_table
 
 
@@ -432,25 +433,6 @@ def read_label_file(path: str | os.PathLike) -> dict[int, str]:
     if str(path).endswith(".json"):
         return {int(k): v for k, v in json.loads(text).items()}
     return dict(enumerate(line.strip() for line in text.splitlines() if line.strip()))
-
-
-def save_processor(save_directory: str | os.PathLike, image_size: int) -> None:
-    """Write `preprocessor_config.json`: `adamae_hf.data.build_processor` (resize, centre crop, ImageNet stats)."""
-    try:
-        from .data import build_processor
-    except ImportError as error:  # the data extras (PyAV, kornia) are missing: same processor, built here
-        logger.warning("adamae_hf.data unavailable (%s); building VideoMAEImageProcessorPil directly.", error)
-        from transformers import VideoMAEImageProcessorPil
-
-        from .modeling_adamae import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-
-        processor = VideoMAEImageProcessorPil(
-            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-            image_mean=list(IMAGENET_DEFAULT_MEAN), image_std=list(IMAGENET_DEFAULT_STD),
-        )  # fmt: skip
-    else:
-        processor = build_processor(image_size=image_size)
-    processor.save_pretrained(save_directory)
 
 
 def convert_original_checkpoint(
