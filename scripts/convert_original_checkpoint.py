@@ -41,9 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--num_frames", type=int, default=None,
         help="Frames per clip; inferred from the sampler position embedding when present, else 16.",
     )  # fmt: skip
-    parser.add_argument("--num_attention_heads", type=int, default=None, help="Encoder heads (default 12 for 768, else d/64).")
-    parser.add_argument("--decoder_num_attention_heads", type=int, default=None, help="Decoder heads (default d/64).")
-    parser.add_argument("--sampler_num_attention_heads", type=int, default=8, help="Token sampler heads (default 8).")
+    parser.add_argument(
+        "--num_attention_heads", type=int, default=None,
+        help="Encoder heads (default: the released models', 6/12/16 for widths 384/768/1024 and 1280; required otherwise).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--decoder_num_attention_heads", type=int, default=None,
+        help="Decoder heads (default: the released models', 3/6/8 for widths 192/384/512 and 640; required otherwise).",
+    )  # fmt: skip
+    parser.add_argument("--sampler_num_attention_heads", type=int, default=None, help="Token sampler heads (default 8).")
     parser.add_argument(
         "--mask_type", choices=["adaptive", "tube", "random", "frame"], default=None,
         help="Default: adaptive with a sampler, tube (VideoMAE) without.",
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         mask_ratio=args.mask_ratio,
         id2label=read_label_file(args.label_file) if args.label_file else None,
     )
-    print(json.dumps({"kind": result.kind, "skipped_keys": result.skipped_keys, "verification": result.verification}, indent=2))
+    summary = {"kind": result.kind, "assumed": result.assumed, "skipped_keys": result.skipped_keys, "verification": result.verification}
+    print(json.dumps(summary, indent=2))
     if args.push_to_hub:
         url = push_checkpoint_to_hub(
             args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision, token=args.token,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
@@ -145,6 +146,9 @@ class FinetuningTrainingArguments(TrainingArguments):
     warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps (< 1: fraction of the training)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for video batches."})
     logging_steps: float = field(default=10, metadata={"help": "Log every X steps."})
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(), metadata={"help": "Pin batches in memory (default: where CUDA is available)."}
+    )
 
 
 def parse_args(args: list[str] | None = None):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -20,25 +19,6 @@ SMALL = dict(
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 PIXELS = torch.randn((2, 4, 3, 16, 16), generator=torch.Generator().manual_seed(0))
 MASK = torch.tensor([[1, 0, 1, 1, 1, 1, 0, 1], [0, 1, 1, 1, 1, 1, 1, 0]], dtype=torch.bool)
-
-
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def load_warnings():
-    """Warnings of transformers' loading code (where the load-report table is logged)."""
-    handler = _Records()
-    modeling_logger = logging.getLogger("transformers.modeling_utils")
-    modeling_logger.addHandler(handler)
-    yield handler.messages
-    modeling_logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="module")
