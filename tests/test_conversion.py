@@ -268,6 +268,10 @@ def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel
     ])  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["assumed"] == {"sampler_num_attention_heads": 8}  # printed: not given, not in the shapes
+    # a width without released heads: a clear error naming the flag, no traceback, nothing written
+    assert cli.main(["--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "out", "--image_size", str(IMAGE)]) == 2
+    assert "error: Cannot assume num_attention_heads for width 64" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
     files = {p.name for p in (tmp_path / "adamae-base-ssv2").iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
             "configuration_adamae.py", "modeling_adamae.py"} <= files  # fmt: skip
