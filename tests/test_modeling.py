@@ -470,6 +470,13 @@ def test_classifier_from_a_videomae_pretraining_checkpoint_matches_videomae(tmp_
     expected, outputs = videomae(clips(2), labels=labels), model(clips(2), labels=labels)
     torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(outputs.loss, expected.loss, atol=1e-5, rtol=0)
+    # from the pre-training model itself: the same encoder, a head of AdaMAE's initialisation
+    pretraining = VideoMAEForPreTraining.from_pretrained(tmp_path).eval()
+    model = AdaMAEForVideoClassification.from_videomae(pretraining).eval()
+    assert model.classifier.weight.std() < 0.02 * 0.01  # classifier_init_scale, not VideoMAE's head
+    with torch.no_grad():
+        encoder = pretraining.videomae(clips(2)).last_hidden_state
+        torch.testing.assert_close(model.adamae(clips(2)).last_hidden_state, encoder, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("use_mean_pooling", [True, False])

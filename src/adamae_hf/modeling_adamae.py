@@ -996,7 +996,8 @@ def load_videomae_weights(cls, videomae, **config_overrides):
 
     A checkpoint path is loaded as `VideoMAEForPreTraining` for [`AdaMAEForPreTraining`] and as
     `VideoMAEForVideoClassification` for [`AdaMAEForVideoClassification`] (a pre-training checkpoint then gets
-    VideoMAE's freshly initialised head, logged at info level). Pre-training checkpoints come in two layouts: with
+    VideoMAE's freshly initialised head, logged at info level); a `VideoMAEForPreTraining` model given to
+    [`AdaMAEForVideoClassification`] gives its encoder and a head of AdaMAE's initialisation. Pre-training checkpoints come in two layouts: with
     the encoder's final LayerNorm (`use_mean_pooling=False`, as the MCG-NJU ones) and without it (transformers'
     default `VideoMAEConfig`, `use_mean_pooling=True`). The second gives `use_final_layernorm=False`: no final norm,
     the encoder output goes to the decoder as in VideoMAE.
@@ -1015,9 +1016,14 @@ def load_videomae_weights(cls, videomae, **config_overrides):
     config = videomae_config_to_adamae(videomae.config, **config_overrides)
     model = cls(config)
     state_dict = videomae_state_dict_to_adamae(videomae.state_dict())
+    fresh = ("token_sampler.",)  # what AdaMAE adds to VideoMAE
+    if cls is AdaMAEForVideoClassification and not hasattr(videomae, "classifier"):
+        # a VideoMAEForPreTraining model: its encoder, and a head of AdaMAE's initialisation
+        state_dict = {k: v for k, v in state_dict.items() if k.startswith("adamae.")}
+        fresh += ("classifier.", "fc_norm.")
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     unexpected = [k for k in unexpected if not k.endswith("position_embeddings")]
-    missing = [k for k in missing if not k.startswith("token_sampler.")]
+    missing = [k for k in missing if not k.startswith(fresh)]
     if missing or unexpected:
         raise ValueError(
             f"VideoMAE weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}."
