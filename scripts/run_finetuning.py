@@ -291,7 +291,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     # ---------------------------------------------------------------- model
     model_path = model_args.model_name_or_path
     if model_path is None:
-        if synthetic and has_checkpoint(DEFAULT_PRETRAINED):
+        if model_args.config_overrides:  # a configured model from scratch was asked for
+            logger.info("--config_overrides given: fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
+        elif synthetic and has_checkpoint(DEFAULT_PRETRAINED):
             model_path = DEFAULT_PRETRAINED
         else:
             logger.warning(
