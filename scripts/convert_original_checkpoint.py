@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a source checkout too
 
-from adamae_hf.conversion import convert_original_checkpoint, read_label_file  # noqa: E402
+from adamae_hf.conversion import ConversionError, convert_original_checkpoint, read_label_file  # noqa: E402
 from adamae_hf.hub import PAPER_VARIANTS, push_checkpoint_to_hub  # noqa: E402
 
 
@@ -41,9 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--num_frames", type=int, default=None,
         help="Frames per clip; inferred from the sampler position embedding when present, else 16.",
     )  # fmt: skip
-    parser.add_argument("--num_attention_heads", type=int, default=None, help="Encoder heads (default 12 for 768, else d/64).")
-    parser.add_argument("--decoder_num_attention_heads", type=int, default=None, help="Decoder heads (default d/64).")
-    parser.add_argument("--sampler_num_attention_heads", type=int, default=8, help="Token sampler heads (default 8).")
+    parser.add_argument(
+        "--num_attention_heads", type=int, default=None,
+        help="Encoder heads (default: the released models', 6/12/16 for widths 384/768/1024 and 1280; required otherwise).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--decoder_num_attention_heads", type=int, default=None,
+        help="Decoder heads (default: the released models', 3/6/8 for widths 192/384/512 and 640; required otherwise).",
+    )  # fmt: skip
+    parser.add_argument("--sampler_num_attention_heads", type=int, default=None, help="Token sampler heads (default 8).")
     parser.add_argument(
         "--mask_type", choices=["adaptive", "tube", "random", "frame"], default=None,
         help="Default: adaptive with a sampler, tube (VideoMAE) without.",
@@ -72,7 +78,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    result = convert_original_checkpoint(
+    try:
+        result = convert(args)
+    except ConversionError as error:  # a checkpoint or argument that does not fit: the message says what to pass
+        print(f"convert_original_checkpoint.py: error: {error}", file=sys.stderr)
+        return 2
+    summary = {"kind": result.kind, "assumed": result.assumed, "skipped_keys": result.skipped_keys, "verification": result.verification}
+    print(json.dumps(summary, indent=2))
+    if args.push_to_hub:
+        url = push_checkpoint_to_hub(
+            args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision, token=args.token,
+            commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
+        )  # fmt: skip
+        print(f"Pushed to {url}")
+    return 0
+
+
+def convert(args: argparse.Namespace):
+    """`convert_original_checkpoint` with the command-line arguments; raises `ConversionError`."""
+    return convert_original_checkpoint(
         args.checkpoint_path,
         args.pytorch_dump_folder_path,
         checkpoint_key=args.checkpoint_key,
@@ -87,14 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         mask_ratio=args.mask_ratio,
         id2label=read_label_file(args.label_file) if args.label_file else None,
     )
-    print(json.dumps({"kind": result.kind, "skipped_keys": result.skipped_keys, "verification": result.verification}, indent=2))
-    if args.push_to_hub:
-        url = push_checkpoint_to_hub(
-            args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision, token=args.token,
-            commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
-        )  # fmt: skip
-        print(f"Pushed to {url}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
@@ -74,8 +74,8 @@ class ModelArguments:
     model_preset: str = field(default="tiny", metadata={"help": "Model size when training from scratch."})
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "When training from scratch, preset fields to override, e.g. "
-                  "'image_size=32,hidden_size=64,num_hidden_layers=2'."},
+        metadata={"help": "When training from scratch, preset fields to override (PretrainedConfig.update_from_string "
+                  "syntax, as run_pretraining.py), e.g. 'image_size=32,hidden_size=64,num_hidden_layers=2'."},
     )  # fmt: skip
     drop_path_rate: float = field(default=0.1, metadata={"help": "Stochastic depth of the encoder."})
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (1.0 disables it)."})
@@ -146,6 +146,9 @@ class FinetuningTrainingArguments(TrainingArguments):
     warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps (< 1: fraction of the training)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for video batches."})
     logging_steps: float = field(default=10, metadata={"help": "Log every X steps."})
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(), metadata={"help": "Pin batches in memory (default: where CUDA is available)."}
+    )
 
 
 def parse_args(args: list[str] | None = None):
@@ -215,15 +218,16 @@ def has_checkpoint(folder: str) -> bool:
 
 
 def scratch_config(model_args: ModelArguments):
-    """`preset_config(--model_preset)` with `--config_overrides` (`key=value` pairs, values parsed as JSON)."""
-    overrides = {}
-    for item in filter(None, (model_args.config_overrides or "").split(",")):
-        key, _, value = item.partition("=")
+    """`preset_config(--model_preset)` updated with `--config_overrides` (the `PretrainedConfig.update_from_string`
+    syntax, `"hidden_size=64,norm_pix_loss=false"`, as `run_pretraining.py`). Raises `ValueError` naming the key for an
+    unknown key, a bad value or an invalid config."""
+    config = preset_config(model_args.model_preset)
+    if model_args.config_overrides:
         try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return preset_config(model_args.model_preset, **overrides)
+            config.update_from_string(model_args.config_overrides)
+        except ValueError as error:
+            raise ValueError(f"--config_overrides: {error}") from None
+    return config
 
 
 def video_names(source, video_index: np.ndarray) -> list[str]:
@@ -244,6 +248,9 @@ def evaluate_split(trainer, dataset, source, label_names, output_dir: Path, pref
 
 def main(args: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(args)
+    if model_args.config_overrides and model_args.model_name_or_path:
+        raise ValueError("--config_overrides applies to training from scratch, not with --model_name_or_path.")
+    scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
     synthetic = not data_args.has_dataset
 
     logging.basicConfig(
@@ -284,7 +291,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     # ---------------------------------------------------------------- model
     model_path = model_args.model_name_or_path
     if model_path is None:
-        if synthetic and has_checkpoint(DEFAULT_PRETRAINED):
+        if model_args.config_overrides:  # a configured model from scratch was asked for
+            logger.info("--config_overrides given: fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
+        elif synthetic and has_checkpoint(DEFAULT_PRETRAINED):
             model_path = DEFAULT_PRETRAINED
         else:
             logger.warning(
@@ -293,7 +302,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
                 f"{DEFAULT_PRETRAINED} not found" if synthetic else "no --model_name_or_path", model_args.model_preset,
             )  # fmt: skip
     loaded = build_model_for_finetuning(
-        model_path, label_names, config=scratch_config(model_args) if model_path is None else None,
+        model_path, label_names, config=scratch if model_path is None else None,
         drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
     )  # fmt: skip

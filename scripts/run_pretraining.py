@@ -34,7 +34,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "runs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         **accelerator_kwargs,
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
@@ -295,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     train_dataloader = DataLoader(
         train_dataset,
         batch_size=args.per_device_train_batch_size,
-        sampler=None if streaming else P.EpochShuffleSampler(len(train_dataset), seed=args.seed),
+        # Accelerate's seedable sampler (`use_seedable_sampler=True` above) draws each epoch's order from
+        # data_seed + epoch: every process draws the same order and shards it, and a resumed run sees the order of
+        # the run it continues (`skip_first_batches` keeps the epoch).
+        shuffle=not streaming,
         collate_fn=collate_pretraining,
         num_workers=args.dataloader_num_workers,
         drop_last=not streaming,

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from adamae_hf.data import generate_synthetic_dataset
@@ -10,3 +12,22 @@ def data_synthetic_dir(tmp_path_factory):
         tmp_path_factory.mktemp("synthetic") / "data",
         seed=0, num_classes=4, train_per_class=3, val_per_class=2, num_frames=16, image_size=32,
     )
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def load_warnings():
+    """The warnings of transformers' loading code (where its load-report table is logged), as a list of messages."""
+    handler = _Records()
+    modeling_logger = logging.getLogger("transformers.modeling_utils")
+    modeling_logger.addHandler(handler)
+    yield handler.messages
+    modeling_logger.removeHandler(handler)

@@ -247,7 +247,7 @@ def test_load_checkpoint_containers_and_pickle_fallback(tmp_path, caplog):
     assert loaded.keys() == sd.keys() and "falling back to weights_only=False" in caplog.text
 
 
-def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel_values):
+def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel_values, capsys):
     import importlib.util
     from pathlib import Path
 
@@ -264,8 +264,14 @@ def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel
     cli.main([
         "--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "adamae-base-ssv2", "--image_size", str(IMAGE),
         "--num_attention_heads", str(HEADS), "--decoder_num_attention_heads", str(DEC_HEADS),
-        "--sampler_num_attention_heads", "2", "--model_card", "adamae-base-ssv2",
+        "--model_card", "adamae-base-ssv2",
     ])  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["assumed"] == {"sampler_num_attention_heads": 8}  # printed: not given, not in the shapes
+    # a width without released heads: a clear error naming the flag, no traceback, nothing written
+    assert cli.main(["--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "out", "--image_size", str(IMAGE)]) == 2
+    assert "error: Cannot assume num_attention_heads for width 64" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
     files = {p.name for p in (tmp_path / "adamae-base-ssv2").iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
             "configuration_adamae.py", "modeling_adamae.py"} <= files  # fmt: skip
@@ -277,6 +283,31 @@ def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel
     with torch.no_grad():
         torch.testing.assert_close(model(pixel_values, bool_masked_pos=mask).logits, ref_pretraining(pixel_values, mask, sd), atol=1e-5, rtol=1e-4)
     encoder = AutoModel.from_pretrained("adamae-base-ssv2")
-    assert type(encoder).__name__ == "AdaMAEModel"
+    assert type(encoder).__name__ == "AdaMAEModel" and encoder.layernorm is not None  # the encoder's final norm
     processor = AutoImageProcessor.from_pretrained("adamae-base-ssv2")
     assert processor.crop_size["height"] == IMAGE
+
+
+def test_heads_are_assumed_only_for_released_widths_and_reported(caplog):
+    def finetuned(width: int) -> dict[str, torch.Tensor]:  # infer_config reads shapes only
+        return {
+            "patch_embed.proj.weight": torch.empty(width, 3, 2, 16, 16), "blocks.0.norm1.weight": torch.empty(width),
+            "blocks.0.mlp.fc1.weight": torch.empty(4 * width, width), "fc_norm.weight": torch.empty(width),
+            "head.weight": torch.empty(5, width),
+        }  # fmt: skip
+
+    with caplog.at_level("WARNING", logger="adamae_hf.conversion"):
+        assert infer_config(finetuned(384)).num_attention_heads == 6  # ViT-S
+        assert infer_config(finetuned(1280)).num_attention_heads == 16  # ViT-H: head width 80, not 64
+    assert "Assumed num_attention_heads=6 for width 384" in caplog.text
+    with pytest.raises(ConversionError, match="Cannot assume num_attention_heads for width 64.*--num_attention_heads"):
+        infer_config(finetuned(64))  # width // 64 would silently give 1 head
+    assert infer_config(finetuned(64), num_attention_heads=4).num_attention_heads == 4
+    # what the conversion assumed is part of its result (the CLI prints it)
+    sd = released_state_dict("adamae")
+    assert convert_checkpoint(sd, **FLAGS).assumed == {}
+    with pytest.raises(ConversionError, match="Cannot assume decoder_num_attention_heads for width 32"):
+        convert_checkpoint(sd, image_size=IMAGE, num_attention_heads=HEADS)
+    with caplog.at_level("WARNING", logger="adamae_hf.conversion"):
+        result = convert_checkpoint(sd, image_size=IMAGE, num_attention_heads=HEADS, decoder_num_attention_heads=DEC_HEADS)
+    assert result.assumed == {"sampler_num_attention_heads": 8} and "Assumed sampler_num_attention_heads=8" in caplog.text

@@ -56,7 +56,7 @@ def pretrained_dir(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------------------------- building models
-def test_pretraining_checkpoint_drops_decoder_and_sampler(pretrained_dir, caplog):
+def test_pretraining_checkpoint_drops_decoder_and_sampler(pretrained_dir, caplog, load_warnings):
     with caplog.at_level(logging.INFO, logger="adamae_hf.finetuning"):
         loaded = build_model_for_finetuning(pretrained_dir, ["a", "b", "c"], drop_path_rate=0.1)
     model = loaded.model
@@ -68,6 +68,7 @@ def test_pretraining_checkpoint_drops_decoder_and_sampler(pretrained_dir, caplog
     assert "adamae.layernorm.weight" in loaded.dropped_keys
     assert {"classifier.weight", "fc_norm.weight"} <= set(loaded.new_keys)
     assert "dropped" in caplog.text and "decoder" in caplog.text and "adaptive token sampler" in caplog.text
+    assert not load_warnings  # our one-line summary instead of transformers' load-report table
     source = AdaMAEForPreTraining.from_pretrained(pretrained_dir)
     torch.testing.assert_close(
         model.adamae.encoder.layer[0].mlp.fc1.weight, source.adamae.encoder.layer[0].mlp.fc1.weight
@@ -94,7 +95,7 @@ def test_class_count_mismatch(tmp_path):
     assert same.source == "adamae-classification" and same.model.config.label2id == {"x": 0, "y": 1, "z": 2}
 
 
-def test_videomae_checkpoint(tmp_path):
+def test_videomae_checkpoint(tmp_path, load_warnings):
     from transformers import VideoMAEConfig, VideoMAEForPreTraining
 
     config = VideoMAEConfig(
@@ -107,6 +108,7 @@ def test_videomae_checkpoint(tmp_path):
     assert loaded.source == "videomae" and loaded.model.config.use_mean_pooling
     logits = loaded.model(torch.randn(1, 4, 3, 32, 32)).logits
     assert logits.shape == (1, 2)
+    assert not load_warnings  # no load-report table for the VideoMAE checkpoint either
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -232,3 +234,34 @@ def test_default_demo_beats_chance(tmp_path, monkeypatch):
 
 
 ACCURACY_BAR = 20.0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ("hidden_sise=64", "AdaMAEConfig has no field 'hidden_sise'"),
+        ("hidden_size=wide", "AdaMAEConfig.hidden_size: cannot set 'wide'"),
+        ("num_attention_heads=3", "AdaMAEConfig.num_attention_heads=3 is invalid"),
+    ],
+)
+def test_bad_config_override_fails_before_reading_data(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=f"--config_overrides: {message}"):
+        run_finetuning.main([
+            "--train_dir", str(tmp_path / "no-such-data"), "--config_overrides", overrides,
+            "--output_dir", str(tmp_path / "out"), *COMMON_ARGS,
+        ])  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_overrides_use_the_pretraining_syntax():
+    args = run_finetuning.ModelArguments(config_overrides="hidden_size=64, num_attention_heads=2,norm_pix_loss=false")
+    config = run_finetuning.scratch_config(args)
+    assert (config.hidden_size, config.num_attention_heads, config.norm_pix_loss) == (64, 2, False)
+    assert config.sampler_hidden_size == 64  # follows hidden_size, as in run_pretraining.py
+    with pytest.raises(ValueError, match="not with --model_name_or_path"):
+        run_finetuning.main(["--model_name_or_path", "x", "--config_overrides", "hidden_size=64", *COMMON_ARGS])
+
+
+def test_pin_memory_only_where_cuda_is(tmp_path):
+    training_args = run_finetuning.parse_args(["--output_dir", str(tmp_path), *COMMON_ARGS])[2]
+    assert training_args.dataloader_pin_memory is torch.cuda.is_available()  # no pin-memory warning on CPU

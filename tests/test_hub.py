@@ -18,7 +18,7 @@ from huggingface_hub import ModelCard, constants
 
 import adamae_hf
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining, AdaMAEModel
-from adamae_hf.conversion import save_processor
+from adamae_hf.data import save_processor
 from adamae_hf.hub import (
     PAPER_RESULTS,
     PAPER_VARIANTS,

@@ -255,22 +255,6 @@ def test_a_few_dozen_steps_lower_the_reconstruction_loss():
 
 
 # ------------------------------------------------------------------------------------------------ transformers integration
-def test_sdpa_is_default_and_agrees_with_eager():
-    torch.manual_seed(0)
-    config = tiny_config()
-    model = AdaMAEForPreTraining(config).eval()
-    assert model.config._attn_implementation == "sdpa"
-    eager = AdaMAEForPreTraining.from_pretrained(_save(model), attn_implementation="eager").eval()
-    assert eager.config._attn_implementation == "eager"
-    mask = random_masking(2, 32, 24)
-    a, b = model(clips(2), bool_masked_pos=mask), eager(clips(2), bool_masked_pos=mask)
-    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=0)
-    torch.testing.assert_close(a.token_probabilities, b.token_probabilities, atol=1e-5, rtol=0)
-    classifier = AdaMAEForVideoClassification(tiny_config(num_labels=3)).eval()
-    eager_classifier = AdaMAEForVideoClassification.from_pretrained(_save(classifier), attn_implementation="eager")
-    torch.testing.assert_close(classifier(clips(2)).logits, eager_classifier.eval()(clips(2)).logits, atol=1e-5, rtol=0)
-
-
 def test_output_attentions_and_hidden_states():
     config = tiny_config()
     model = AdaMAEForPreTraining(config)
@@ -368,9 +352,18 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path):
         model = AutoModelForPreTraining.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         AutoModel.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True)
-        torch.manual_seed(0)
+        assert model.config._attn_implementation == "sdpa" and type(model)._supports_flex_attn
+        eager = AutoModelForPreTraining.from_pretrained(
+            {str(tmp_path / 'ckpt')!r}, trust_remote_code=True, attn_implementation="eager"
+        ).eval()
+        assert eager.config._attn_implementation == "eager"
         x = torch.randn((2, 4, 3, 32, 32), generator=torch.Generator().manual_seed(0))
-        print(repr(model(x).loss.item()))
+        torch.manual_seed(0)
+        eager_loss = eager(x).loss.item()
+        torch.manual_seed(0)
+        loss = model(x).loss.item()
+        assert abs(loss - eager_loss) < 1e-5, (loss, eager_loss)
+        print(repr(loss))
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -440,17 +433,50 @@ def _randomise(model):
     return model
 
 
-def test_warm_start_from_videomae_pretraining_matches_its_loss_and_logits(tmp_path):
-    videomae = _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=False))).eval()
+@pytest.mark.parametrize("use_mean_pooling", [False, True], ids=["with-final-norm", "without-final-norm"])
+def test_warm_start_from_videomae_pretraining_matches_its_loss_and_logits(tmp_path, use_mean_pooling):
+    """Both layouts of a VideoMAE pre-training checkpoint: with the encoder's final norm (`use_mean_pooling=False`,
+    as the MCG-NJU checkpoints) and without it (transformers' default `VideoMAEConfig`)."""
+    videomae = _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=use_mean_pooling))).eval()
+    assert (videomae.videomae.layernorm is None) == use_mean_pooling
     videomae.save_pretrained(tmp_path)
     mask = tube_masking(2, (2, 4, 4), 12)
     expected = videomae(clips(2), bool_masked_pos=mask)
     for source in (videomae, str(tmp_path)):
         model = AdaMAEForPreTraining.from_videomae(source).eval()
         assert model.token_sampler is not None  # fresh sampler
+        assert model.config.use_final_layernorm is (not use_mean_pooling)
+        assert (model.adamae.layernorm is None) == use_mean_pooling
         outputs = model(clips(2), bool_masked_pos=mask)
         torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
         torch.testing.assert_close(outputs.reconstruction_loss, expected.loss, atol=1e-5, rtol=0)
+    # the layout survives a save / reload, by AdaMAEForPreTraining and by AutoModel
+    model.save_pretrained(tmp_path / "adamae")
+    reloaded = AdaMAEForPreTraining.from_pretrained(tmp_path / "adamae").eval()
+    torch.testing.assert_close(reloaded(clips(2), bool_masked_pos=mask).logits, expected.logits, atol=1e-5, rtol=0)
+    encoder, info = AutoModel.from_pretrained(tmp_path / "adamae", output_loading_info=True)
+    assert (encoder.layernorm is None) == use_mean_pooling and not info["unexpected_keys"] and not info["missing_keys"]
+
+
+@pytest.mark.parametrize("use_mean_pooling", [False, True], ids=["with-final-norm", "without-final-norm"])
+def test_classifier_from_a_videomae_pretraining_checkpoint_matches_videomae(tmp_path, use_mean_pooling):
+    _randomise(VideoMAEForPreTraining(_videomae_config(use_mean_pooling=use_mean_pooling))).save_pretrained(tmp_path)
+    torch.manual_seed(0)  # the same fresh head on both sides
+    videomae = VideoMAEForVideoClassification.from_pretrained(tmp_path).eval()  # 2 labels (the config default)
+    torch.manual_seed(0)
+    model = AdaMAEForVideoClassification.from_videomae(str(tmp_path)).eval()
+    assert (model.fc_norm is not None) == use_mean_pooling and (model.adamae.layernorm is None) == use_mean_pooling
+    labels = torch.tensor([1, 0])
+    expected, outputs = videomae(clips(2), labels=labels), model(clips(2), labels=labels)
+    torch.testing.assert_close(outputs.logits, expected.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs.loss, expected.loss, atol=1e-5, rtol=0)
+    # from the pre-training model itself: the same encoder, a head of AdaMAE's initialisation
+    pretraining = VideoMAEForPreTraining.from_pretrained(tmp_path).eval()
+    model = AdaMAEForVideoClassification.from_videomae(pretraining).eval()
+    assert model.classifier.weight.std() < 0.02 * 0.01  # classifier_init_scale, not VideoMAE's head
+    with torch.no_grad():
+        encoder = pretraining.videomae(clips(2)).last_hidden_state
+        torch.testing.assert_close(model.adamae(clips(2)).last_hidden_state, encoder, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("use_mean_pooling", [True, False])

@@ -112,26 +112,32 @@ def test_default_run_end_to_end(script, cache_dir, tmp_path):
     assert results["completed_steps"] == 8 and results["train_loss"] > 0
 
 
-def test_resume_is_exact(script, cache_dir, tmp_path):
-    """3 + 3 steps (resumed mid-epoch from the step-3 checkpoint) give the weights of 6 straight steps."""
-    common = ["--checkpointing_steps", "3", "--max_grad_norm", "1.0", "--num_visualizations", "0"]
+@pytest.mark.parametrize(
+    "resume_step, total_steps, state",
+    [(3, 6, P.TrainingState(3, 0, 3)), (5, 7, P.TrainingState(5, 1, 1))],
+    ids=["3+3-in-first-epoch", "5+2-in-second-epoch"],
+)
+def test_resume_is_exact(script, cache_dir, tmp_path, resume_step, total_steps, state):
+    """3 + 3 steps (resumed mid-epoch from the step-3 checkpoint) give the weights of 6 straight steps; and 5 + 2
+    (resumed in the second epoch, whose shuffled order Accelerate's seedable sampler draws from seed + epoch)."""
+    common = ["--checkpointing_steps", str(resume_step), "--max_grad_norm", "1.0", "--num_visualizations", "0"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert run_main(script, straight, "--max_train_steps", "6", *common) == 0
-    # the first half: a run of 6 steps stopped after 3 (same schedule), then resumed from "latest"
-    assert run_main(script, resumed, "--max_train_steps", "6", *common) == 0
+    assert run_main(script, straight, "--max_train_steps", str(total_steps), *common) == 0
+    # the first part: a run of the same length (same schedule) stopped at `resume_step`, then resumed from "latest"
+    assert run_main(script, resumed, "--max_train_steps", str(total_steps), *common) == 0
     import shutil
 
-    for name in ("step_6", "epoch_0", "epoch_1"):
+    for name in (f"step_{total_steps}", "epoch_0", "epoch_1"):
         shutil.rmtree(resumed / "checkpoints" / name, ignore_errors=True)
-    assert P.find_latest_checkpoint(resumed).name == "step_3"
-    assert P.TrainingState.load(resumed / "checkpoints" / "step_3") == P.TrainingState(3, 0, 3)
+    assert P.find_latest_checkpoint(resumed).name == f"step_{resume_step}"
+    assert P.TrainingState.load(resumed / "checkpoints" / f"step_{resume_step}") == state
     (resumed / "model.safetensors").unlink()
-    assert run_main(script, resumed, "--max_train_steps", "6", "--resume_from_checkpoint", *common) == 0
+    assert run_main(script, resumed, "--max_train_steps", str(total_steps), "--resume_from_checkpoint", *common) == 0
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
-    first = weights(straight / "checkpoints" / "step_3")
+    first = weights(straight / "checkpoints" / f"step_{resume_step}")
     assert any(not torch.equal(first[k], a[k]) for k in a)  # training did move the weights
 
 
@@ -161,7 +167,10 @@ def test_loss_falls_on_synthetic_data(script, cache_dir, tmp_path):
         (["--mask_ratio", "1.5"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--mask_ratio", "0"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--config_overrides", "hidden_sise=64"], "AdaMAEConfig has no field 'hidden_sise'"),
-        (["--config_overrides", "hidden_size=many"], "hidden_size expects an integer"),
+        (["--config_overrides", "hidden_size=many"], "AdaMAEConfig.hidden_size: cannot set 'many'"),
+        (["--config_overrides", "norm_pix_loss=maybe"], "AdaMAEConfig.norm_pix_loss: cannot set 'maybe'"),
+        (["--config_overrides", "num_hidden_layers"], "config override 'num_hidden_layers' is not of the form key=value"),
+        (["--image_size", "30"], "model configuration: AdaMAEConfig.image_size=30 is invalid"),
         (["--config_overrides", "image_size=30"], "AdaMAEConfig.image_size=30 is invalid"),
         (["--resume_from_checkpoint", "/no/checkpoint"], "--resume_from_checkpoint '/no/checkpoint' is not a folder"),
         (["--model_name_or_path", "./missing-model"], "--model_name_or_path './missing-model' does not exist"),
@@ -269,10 +278,13 @@ def test_two_process_cpu_run(cache_dir, tmp_path):
 # Units
 # ---------------------------------------------------------------------------------------------------------------
 def test_config_overrides_and_derived_fields():
-    config = P.with_overrides(AdaMAEConfig(), P.parse_config_overrides("hidden_size=384, num_attention_heads=6", AdaMAEConfig()))
+    config = P.apply_config_overrides(AdaMAEConfig(), "hidden_size=384, num_attention_heads=6")
     assert config.hidden_size == 384 and config.sampler_hidden_size == 384  # the sampler width follows
-    config = P.with_overrides(config, P.parse_config_overrides("sampling_loss_to_tokenizer=false,mask_ratio=0.9", config))
-    assert config.sampling_loss_to_tokenizer is False and config.mask_ratio == 0.9
+    config = P.apply_config_overrides(config, "sampling_loss_to_tokenizer=false,mask_ratio=0.9,use_final_layernorm=false")
+    assert config.sampling_loss_to_tokenizer is False and config.mask_ratio == 0.9 and config.use_final_layernorm is False
+    with pytest.raises(P.ArgumentError, match="num_attention_heads=5 is invalid"):
+        P.apply_config_overrides(config, "mask_ratio=0.5,num_attention_heads=5")
+    assert config.mask_ratio == 0.9 and config.num_attention_heads == 6  # all or nothing
 
 
 def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):

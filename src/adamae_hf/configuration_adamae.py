@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+import json
+
 from transformers import PretrainedConfig
 
 
@@ -50,6 +54,16 @@ class AdaMAEConfig(PretrainedConfig):
             activations over all N tokens (1568 for ViT-B). The step's math is unchanged (dropout draws are replayed);
             it costs one more sampler forward (about 3 % of a ViT-B step's FLOPs) and saves the sampler's
             activation memory, the part by which AdaMAE's step holds more memory than VideoMAE's.
+        use_final_layernorm (`bool`, *optional*):
+            Whether the encoder of [`AdaMAEForPreTraining`] and of the bare [`AdaMAEModel`] ends with a LayerNorm
+            (`adamae.layernorm`). `None` (the default) means: `True` for [`AdaMAEForPreTraining`] (the released
+            encoder), and for [`AdaMAEModel`] `True` when the config was saved by [`AdaMAEForPreTraining`] (its
+            `architectures`, for checkpoints saved before this field existed), else `not use_mean_pooling` (as
+            VideoMAE). `False` makes the final norm the identity: the layout of a transformers `VideoMAEForPreTraining`
+            with `use_mean_pooling=True`, whose encoder output goes straight to the decoder. `save_pretrained` writes
+            the value the saved model has, so `AutoModel` builds the encoder that the checkpoint holds.
+            [`AdaMAEForVideoClassification`] does not read it: its encoder has the norm exactly when
+            `use_mean_pooling=False` (with mean pooling, `fc_norm` normalises the pooled features instead).
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
@@ -85,6 +99,7 @@ class AdaMAEConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-6,
         qkv_bias: bool = True,
         use_mean_pooling: bool = True,
+        use_final_layernorm: bool | None = None,
         decoder_num_attention_heads: int = 6,
         decoder_hidden_size: int = 384,
         decoder_num_hidden_layers: int = 4,
@@ -125,6 +140,7 @@ class AdaMAEConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.qkv_bias = qkv_bias
         self.use_mean_pooling = use_mean_pooling
+        self.use_final_layernorm = use_final_layernorm
         self.decoder_num_attention_heads = decoder_num_attention_heads
         self.decoder_hidden_size = decoder_hidden_size
         self.decoder_num_hidden_layers = decoder_num_hidden_layers
@@ -180,6 +196,53 @@ class AdaMAEConfig(PretrainedConfig):
         """Values of one reconstruction target, `tubelet * patch * patch * channels` (1536 for ViT-B)."""
         return self.tubelet_size * self.patch_size * self.patch_size * self.num_channels
 
+    # ------------------------------------------------------------------ overrides
+    # Fields that follow another one (when they equal it and are not overridden themselves).
+    _derived_fields = {"sampler_hidden_size": "hidden_size", "head_layer_norm_eps": "layer_norm_eps"}
+
+    def update_from_string(self, update_str: str) -> None:
+        """
+        [`~transformers.PretrainedConfig.update_from_string`] (`"hidden_size=384,mask_type=tube,norm_pix_loss=false"`:
+        each value typed like the field's current value; a field that is `None` takes a JSON value such as `false`),
+        applied item by item so that an error names its key, then
+        validated with [`validate_adamae`]. `sampler_hidden_size` and `head_layer_norm_eps` follow `hidden_size` and
+        `layer_norm_eps` when they equalled them and are not set themselves. All or nothing: on error the config is
+        unchanged.
+
+        Raises:
+            ValueError: an item that is not `key=value`, a key that is no field of the config (with close names), a
+                value that does not parse as the field's type, or an invalid resulting config; the message names the
+                key.
+        """
+        pairs = []
+        for item in filter(None, (part.strip() for part in update_str.split(","))):
+            key, separator, value = (part.strip() for part in item.partition("="))
+            if not separator or not key:
+                raise ValueError(f"config override {item!r} is not of the form key=value")
+            pairs.append((key, value))
+        fields = self.to_dict()
+        updated = copy.deepcopy(self)
+        for key, value in pairs:
+            if key not in fields:
+                close = difflib.get_close_matches(key, list(fields), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"AdaMAEConfig has no field {key!r}{hint}")
+            try:
+                if getattr(updated, key) is None:  # no type to follow: a JSON value (true, 0.5, "text", null)
+                    setattr(updated, key, json.loads(value))
+                else:
+                    PretrainedConfig.update_from_string(updated, f"{key}={value}")
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"AdaMAEConfig.{key}: cannot set {value!r} (current value {getattr(self, key)!r}): {error}"
+                ) from None
+        keys = {key for key, _ in pairs}
+        for derived, base in self._derived_fields.items():
+            if base in keys and derived not in keys and getattr(self, derived) == getattr(self, base):
+                setattr(updated, derived, getattr(updated, base))
+        updated.validate_adamae()
+        self.__dict__.update(updated.__dict__)
+
     # ------------------------------------------------------------------ validation
     def validate_adamae(self) -> None:
         """Raise `ValueError` naming the field, its value and what is allowed, for any inconsistent value."""
@@ -231,6 +294,11 @@ class AdaMAEConfig(PretrainedConfig):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and value > 0):
                 fail(field, "it must be a positive number")
+        for field in ("qkv_bias", "use_mean_pooling", "norm_pix_loss", "sampling_loss_to_tokenizer"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "it must be true or false")
+        if self.use_final_layernorm is not None and not isinstance(self.use_final_layernorm, bool):
+            fail("use_final_layernorm", "it must be true, false or None (the model's default)")
         if not (isinstance(self.sampling_loss_weight, (int, float)) and self.sampling_loss_weight >= 0):
             fail("sampling_loss_weight", "it must be a number >= 0")
         if not (isinstance(self.classifier_init_scale, (int, float)) and self.classifier_init_scale >= 0):

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .configuration_adamae import AdaMAEConfig
+from .data.processor import save_processor
 from .modeling_adamae import AdaMAEForPreTraining, AdaMAEForVideoClassification, get_sinusoid_encoding_table
 
 
@@ -74,12 +75,15 @@ class ConversionError(ValueError):
 
 @dataclass
 class ConversionResult:
-    """What [`convert_checkpoint`] produced: the model, its kind and the keys skipped as known-unneeded."""
+    """What [`convert_checkpoint`] produced: the model, its kind, the keys skipped as known-unneeded and the config
+    values it assumed."""
 
     model: AdaMAEForPreTraining | AdaMAEForVideoClassification
     kind: str
     skipped_keys: list[str] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
+    # config values that neither the checkpoint nor the caller gave (the attention heads), as used
+    assumed: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -163,8 +167,27 @@ def _count_blocks(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
     return len(indices)
 
 
-def _default_heads(width: int) -> int:
-    return 12 if width == 768 else max(1, width // 64)
+# Attention heads of the released ViT widths, encoders and decoders (VideoMAE / AdaMAE model zoo: ViT-S 384 / 6 with a
+# 192 / 3 decoder, ViT-B 768 / 12 with 384 / 6, ViT-L 1024 / 16 with 512 / 8, ViT-H 1280 / 16 with 640 / 8). Shapes do
+# not tell the number of heads; any other width must be given.
+RELEASED_HEADS = {192: 3, 384: 6, 512: 8, 640: 8, 768: 12, 1024: 16, 1280: 16}
+# The released sampler's heads (`get_token_probs` Block, num_heads=8).
+RELEASED_SAMPLER_HEADS = 8
+
+
+def _assumed_heads(width: int, field_name: str) -> int:
+    """The released heads for `width`, logged as an assumption; `ConversionError` for a width without a default."""
+    if width not in RELEASED_HEADS:
+        known = ", ".join(f"{w}: {h}" for w, h in RELEASED_HEADS.items())
+        raise ConversionError(
+            f"Cannot assume {field_name} for width {width}: the checkpoint's shapes do not tell the number of heads, "
+            f"and {width} is none of the released widths ({known}). Pass {field_name} (--{field_name})."
+        )
+    logger.warning(
+        "Assumed %s=%d for width %d (the released models' layout); pass --%s if this checkpoint differs.",
+        field_name, RELEASED_HEADS[width], width, field_name,
+    )  # fmt: skip
+    return RELEASED_HEADS[width]
 
 
 def infer_config(
@@ -174,7 +197,7 @@ def infer_config(
     num_frames: int | None = None,
     num_attention_heads: int | None = None,
     decoder_num_attention_heads: int | None = None,
-    sampler_num_attention_heads: int = 8,
+    sampler_num_attention_heads: int | None = None,
     mask_type: str | None = None,
     mask_ratio: float | None = None,
     id2label: dict[int, str] | None = None,
@@ -187,7 +210,8 @@ def infer_config(
     number of tokens (sampler position embedding or a stored sin-cos table: then the frames follow from
     `image_size`), decoder width/depth/MLP width, sampler depth, number of classes, mean pooling. From arguments:
     `image_size` (default 224), `num_frames` (default 16, when tokens can't tell), attention heads (can't be read
-    from shapes: 12 for width 768, else width / 64), `mask_type` / `mask_ratio` (default adaptive 0.95 with a
+    from shapes: by default those of the released models for their widths, [`RELEASED_HEADS`], and 8 for the
+    sampler, each logged as an assumption; another width raises [`ConversionError`]), `mask_type` / `mask_ratio` (default adaptive 0.95 with a
     sampler, tube 0.9 without: VideoMAE's setting), labels. `config_overrides` are passed to `AdaMAEConfig`.
     """
     kind = detect_checkpoint_kind(state_dict)
@@ -203,7 +227,7 @@ def infer_config(
         "tubelet_size": tubelet_size,
         "patch_size": patch_size,
         "num_hidden_layers": num_layers,
-        "num_attention_heads": num_attention_heads or _default_heads(hidden_size),
+        "num_attention_heads": num_attention_heads or _assumed_heads(hidden_size, "num_attention_heads"),
         "intermediate_size": state_dict[f"{prefix}blocks.0.mlp.fc1.weight"].shape[0],
         "qkv_bias": f"{prefix}blocks.0.attn.q_bias" in state_dict,
     }
@@ -251,7 +275,8 @@ def infer_config(
         kwargs.update(
             decoder_hidden_size=decoder_hidden,
             decoder_num_hidden_layers=_count_blocks(state_dict, "decoder.blocks."),
-            decoder_num_attention_heads=decoder_num_attention_heads or _default_heads(decoder_hidden),
+            decoder_num_attention_heads=decoder_num_attention_heads
+            or _assumed_heads(decoder_hidden, "decoder_num_attention_heads"),
             decoder_intermediate_size=state_dict["decoder.blocks.0.mlp.fc1.weight"].shape[0],
         )
         patch_dim = tubelet_size * patch_size * patch_size * num_channels
@@ -267,6 +292,11 @@ def infer_config(
                     f"Sampler width {sampler_width} != encoder width {hidden_size}: only the released d-wide sampler "
                     "layout (encoder.get_token_probs = Block, Linear) is supported."
                 )
+            if sampler_num_attention_heads is None:
+                logger.warning(
+                    "Assumed sampler_num_attention_heads=%d (the released sampler); pass "
+                    "--sampler_num_attention_heads if this checkpoint differs.", RELEASED_SAMPLER_HEADS,
+                )  # fmt: skip
             kwargs.update(
                 mask_type=mask_type or "adaptive",
                 mask_ratio=mask_ratio if mask_ratio is not None else 0.95,
@@ -275,7 +305,7 @@ def infer_config(
                     {k: v for k, v in state_dict.items() if re.match(r"^encoder\.get_token_probs\.\d+\.(attn|norm1)\.", k)},
                     "encoder.get_token_probs.",
                 ),
-                sampler_num_attention_heads=sampler_num_attention_heads,
+                sampler_num_attention_heads=sampler_num_attention_heads or RELEASED_SAMPLER_HEADS,
             )
         else:  # original VideoMAE: no sampler, VideoMAE's tube masking at 90 %
             if mask_type == "adaptive":
@@ -365,7 +395,13 @@ def convert_checkpoint(
         verify: run [`verify_model`] (a forward pass) and store its report in `result.verification`.
     """
     kind = detect_checkpoint_kind(state_dict)
-    config = config or infer_config(state_dict, **config_kwargs)
+    assumed = {}
+    if config is None:
+        config = infer_config(state_dict, **config_kwargs)
+        heads = {"finetuned": ("num_attention_heads",), "videomae-pretraining": ("num_attention_heads", "decoder_num_attention_heads")}
+        for name in heads.get(kind, ("num_attention_heads", "decoder_num_attention_heads", "sampler_num_attention_heads")):
+            if config_kwargs.get(name) is None:
+                assumed[name] = getattr(config, name)
     model_class = AdaMAEForVideoClassification if kind == "finetuned" else AdaMAEForPreTraining
     model = model_class(config)
     expected = set(model.state_dict())
@@ -380,7 +416,7 @@ def convert_checkpoint(
     model.load_state_dict({k: v.float() for k, v in converted.items()}, strict=True)
     model.eval()
     logger.info("Converted a %s checkpoint: %d tensors, skipped %s.", kind, len(converted), skipped or "nothing")
-    result = ConversionResult(model=model, kind=kind, skipped_keys=skipped)
+    result = ConversionResult(model=model, kind=kind, skipped_keys=skipped, assumed=assumed)
     if verify:
         result.verification = verify_model(model)
     return result
@@ -432,25 +468,6 @@ def read_label_file(path: str | os.PathLike) -> dict[int, str]:
     if str(path).endswith(".json"):
         return {int(k): v for k, v in json.loads(text).items()}
     return dict(enumerate(line.strip() for line in text.splitlines() if line.strip()))
-
-
-def save_processor(save_directory: str | os.PathLike, image_size: int) -> None:
-    """Write `preprocessor_config.json`: `adamae_hf.data.build_processor` (resize, centre crop, ImageNet stats)."""
-    try:
-        from .data import build_processor
-    except ImportError as error:  # the data extras (PyAV, kornia) are missing: same processor, built here
-        logger.warning("adamae_hf.data unavailable (%s); building VideoMAEImageProcessorPil directly.", error)
-        from transformers import VideoMAEImageProcessorPil
-
-        from .modeling_adamae import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-
-        processor = VideoMAEImageProcessorPil(
-            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-            image_mean=list(IMAGENET_DEFAULT_MEAN), image_std=list(IMAGENET_DEFAULT_STD),
-        )  # fmt: skip
-    else:
-        processor = build_processor(image_size=image_size)
-    processor.save_pretrained(save_directory)
 
 
 def convert_original_checkpoint(

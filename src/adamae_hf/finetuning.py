@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from transformers import EvalPrediction, PretrainedConfig, Trainer
 
 from .configuration_adamae import AdaMAEConfig
-from .modeling_adamae import AdaMAEForVideoClassification
+from .modeling_adamae import AdaMAEForVideoClassification, quiet_load_report
 from .optimization import parameter_groups
 
 
@@ -135,10 +135,11 @@ def build_model_for_finetuning(
         overrides = {**labels, "drop_path_rate": drop_path_rate}
         if pretraining:
             overrides["use_mean_pooling"] = True
-        model, info = AdaMAEForVideoClassification.from_pretrained(
-            model_name_or_path, ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=True,
-            **overrides, **hub_kwargs,
-        )  # fmt: skip
+        with quiet_load_report():  # what is dropped and new is logged below, in one line
+            model, info = AdaMAEForVideoClassification.from_pretrained(
+                model_name_or_path, ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=True,
+                **overrides, **hub_kwargs,
+            )  # fmt: skip
         dropped, new = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
         new += [str(item[0]) if isinstance(item, tuple) else str(item) for item in info.get("mismatched_keys", [])]
         if pretraining:
@@ -156,10 +157,11 @@ def build_model_for_finetuning(
 
         if is_classifier:
             _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
-        videomae, info = VideoMAEForVideoClassification.from_pretrained(
-            model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
-            output_loading_info=True, **labels, **hub_kwargs,
-        )  # fmt: skip
+        with quiet_load_report():  # logged below, in one line
+            videomae, info = VideoMAEForVideoClassification.from_pretrained(
+                model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                output_loading_info=True, **labels, **hub_kwargs,
+            )  # fmt: skip
         model = AdaMAEForVideoClassification.from_videomae(videomae, drop_path_rate=drop_path_rate)
         dropped, new = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
         logger.info(

@@ -386,7 +386,7 @@ def push_checkpoint_to_hub(
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
 
     if "preprocessor_config.json" not in files:
-        from .conversion import save_processor
+        from .data.processor import save_processor
 
         with tempfile.TemporaryDirectory() as tmp:
             save_processor(tmp, int(config.get("image_size", 224)))

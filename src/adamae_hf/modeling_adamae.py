@@ -12,6 +12,7 @@ saved beside a checkpoint and loaded with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
 from .configuration_adamae import AdaMAEConfig
@@ -260,11 +262,52 @@ class AdaMAEEmbeddings(nn.Module):
         return embeddings
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The eager attention of transformers' VideoMAE (`softmax(q k^T * scaling + mask) v`), the fallback of the attention
+    interface and the path that returns the weights.
+
+    Args:
+        query, key, value (`torch.Tensor` of shape `(B, heads, S, head_dim)`).
+        attention_mask (`torch.Tensor`, *optional*): additive mask broadcastable to `(B, heads, S, S)`.
+    Returns:
+        `(attn_output, attn_weights)` of shapes `(B, S, heads, head_dim)` and `(B, heads, S, S)`.
+    """
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
 class AdaMAEAttention(nn.Module):
     """
     Multi-head self-attention with a fused `qkv` projection and separate query/value biases (no key bias), the
-    released code's layout. Uses `torch.nn.functional.scaled_dot_product_attention` unless the config asks for
-    `"eager"` or attention weights are requested.
+    released code's layout; the sampler's blocks use it without biases.
+
+    The attention itself goes through transformers' attention interface, as in VideoMAE: the function registered in
+    `ALL_ATTENTION_FUNCTIONS` under `self.config._attn_implementation` (`"sdpa"`, the default; `"flash_attention_2"`,
+    `"flex_attention"`, a Hub kernel, or one registered with `AttentionInterface.register`), or
+    [`eager_attention_forward`] for `"eager"`. The implementation is read from the config this module was built with
+    at every call, so `model.set_attn_implementation(...)` takes effect at once, and a module built with another
+    config follows that config's choice.
+
+    When attention weights are requested (`output_attentions=True`), this call uses [`eager_attention_forward`]
+    whatever the implementation, since the fused kernels (SDPA, flash, flex) do not return the weights (transformers'
+    own VideoMAE returns no weights under SDPA).
     """
 
     def __init__(
@@ -277,6 +320,7 @@ class AdaMAEAttention(nn.Module):
         self.head_dim = hidden_size // num_heads
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = attention_dropout
+        self.is_causal = False
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(hidden_size))
@@ -289,20 +333,31 @@ class AdaMAEAttention(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(B, S, D)` -> `((B, S, D), weights)`; `weights` is `(B, heads, S, S)` with `output_attentions`, else
+        whatever the implementation returns (`None` for SDPA and flash attention)."""
         batch_size, seq_len, hidden_size = hidden_states.shape
         bias = None
         if self.q_bias is not None:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
         qkv = F.linear(hidden_states, self.qkv.weight, bias)
         query, key, value = qkv.view(batch_size, seq_len, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        dropout = self.attention_dropout if self.training else 0.0
-        if output_attentions or self.config._attn_implementation == "eager":
-            weights = torch.softmax((query * self.scaling) @ key.transpose(-2, -1), dim=-1)
-            context = F.dropout(weights, dropout, self.training) @ value
-        else:
-            weights = None
-            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=self.scaling)
-        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+
+        attention_interface = eager_attention_forward
+        if not output_attentions:
+            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
+        context, weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            None,
+            is_causal=self.is_causal,
+            scaling=self.scaling,
+            dropout=self.attention_dropout if self.training else 0.0,
+        )
+        context = context.reshape(batch_size, seq_len, hidden_size)
         return self.proj_dropout(self.proj(context)), weights
 
 
@@ -461,7 +516,11 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
     input_modalities = "video"
     supports_gradient_checkpointing = True
     _no_split_modules = ["AdaMAELayer"]
+    # Every attention goes through `ALL_ATTENTION_FUNCTIONS` (see `AdaMAEAttention`), as in transformers' VideoMAE.
     _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
 
     def _init_weights(self, module: nn.Module) -> None:
         """Released code: Linear xavier_uniform / bias 0, LayerNorm 1 / 0, mask token trunc_normal(0.02), sampler
@@ -494,9 +553,10 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
             )
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`; when the classes are registered for the Auto classes (importing
-        `adamae_hf` does it), the config's `auto_map` names all four Auto classes, so that any of them loads the
-        checkpoint with `trust_remote_code=True` where `adamae_hf` is not installed."""
+        """`PreTrainedModel.save_pretrained`. The saved config records `use_final_layernorm` as this model has it
+        (so that `AutoModel` builds the encoder the checkpoint holds); when the classes are registered for the Auto
+        classes (importing `adamae_hf` does it), the config's `auto_map` names all four Auto classes, so that any of
+        them loads the checkpoint with `trust_remote_code=True` where `adamae_hf` is not installed."""
         if self._auto_class is not None:
             self.config.auto_map = {
                 "AutoConfig": "configuration_adamae.AdaMAEConfig",
@@ -504,7 +564,13 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
                 "AutoModelForPreTraining": "modeling_adamae.AdaMAEForPreTraining",
                 "AutoModelForVideoClassification": "modeling_adamae.AdaMAEForVideoClassification",
             }
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        encoder = self if isinstance(self, AdaMAEModel) else self.adamae
+        in_memory = self.config.use_final_layernorm
+        self.config.use_final_layernorm = encoder.layernorm is not None
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            self.config.use_final_layernorm = in_memory
 
     def _output_flags(self, output_attentions, output_hidden_states, return_dict) -> tuple[bool, bool, bool]:
         config = self.config
@@ -517,18 +583,27 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
 
 class AdaMAEModel(AdaMAEPreTrainedModel):
     """
-    The bare AdaMAE encoder (tokenizer, fixed sin-cos positions, ViT blocks), as `VideoMAEModel`.
+    The bare AdaMAE encoder (tokenizer, fixed sin-cos positions, ViT blocks, optional final LayerNorm), as
+    `VideoMAEModel`.
 
-    `add_final_layernorm` defaults to `not config.use_mean_pooling` (as VideoMAE); the pre-training model always
-    adds it (the released encoder ends with a LayerNorm on the visible tokens).
+    Whether it ends with the final LayerNorm is `add_final_layernorm` when given (the task models pass it), else
+    `config.use_final_layernorm`, whose default follows the checkpoint: loaded from a pre-training checkpoint
+    (`AutoModel.from_pretrained(...)`), the encoder keeps the final norm that the pre-training decoder saw; from a
+    mean-pooling classifier, it has none (as VideoMAE). The pre-training decoder and sampler of such a checkpoint are
+    not part of the encoder and are skipped without being reported.
     """
+
+    # What a pre-training checkpoint holds besides the encoder (matched by regex against the checkpoint's keys).
+    _keys_to_ignore_on_load_unexpected = [r"^decoder\.", r"^encoder_to_decoder\.", r"^mask_token$", r"^token_sampler\."]
 
     def __init__(self, config: AdaMAEConfig, add_final_layernorm: bool | None = None):
         super().__init__(config)
         self.embeddings = AdaMAEEmbeddings(config)
         self.encoder = AdaMAEEncoder(config)
         if add_final_layernorm is None:
-            add_final_layernorm = not config.use_mean_pooling
+            add_final_layernorm = config.use_final_layernorm
+        if add_final_layernorm is None:
+            add_final_layernorm = "AdaMAEForPreTraining" in (config.architectures or []) or not config.use_mean_pooling
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if add_final_layernorm else None
         self.post_init()
 
@@ -619,7 +694,8 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
 
     def __init__(self, config: AdaMAEConfig):
         super().__init__(config)
-        self.adamae = AdaMAEModel(config, add_final_layernorm=True)
+        use_final_layernorm = True if config.use_final_layernorm is None else config.use_final_layernorm
+        self.adamae = AdaMAEModel(config, add_final_layernorm=use_final_layernorm)
         self.token_sampler = AdaMAETokenSampler(config) if config.mask_type == "adaptive" else None
         self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))
@@ -769,11 +845,13 @@ class AdaMAEForVideoClassification(AdaMAEPreTrainedModel):
     def __init__(self, config: AdaMAEConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.adamae = AdaMAEModel(config)
+        self.adamae = AdaMAEModel(config, add_final_layernorm=not config.use_mean_pooling)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.head_layer_norm_eps) if config.use_mean_pooling else None
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.classifier.is_classifier = True
         self.post_init()
+        # Loaded from a pre-training checkpoint, the classifier reports the decoder and sampler it drops.
+        self._keys_to_ignore_on_load_unexpected -= set(AdaMAEModel._keys_to_ignore_on_load_unexpected)
 
     def forward(
         self,
@@ -860,6 +938,9 @@ def videomae_config_to_adamae(videomae_config, **overrides) -> AdaMAEConfig:
     kwargs = {name: getattr(videomae_config, name) for name in names if getattr(videomae_config, name, None) is not None}
     kwargs["qkv_bias"] = getattr(videomae_config, "qv_bias", getattr(videomae_config, "qkv_bias", True))
     kwargs["head_layer_norm_eps"] = 1e-5  # torch's default, used by VideoMAE's fc_norm and decoder norm
+    # VideoMAE's encoder (VideoMAEModel, also inside VideoMAEForPreTraining) ends with a LayerNorm only when
+    # use_mean_pooling=False (transformers' default VideoMAEConfig has none; the MCG-NJU pre-training checkpoints do).
+    kwargs["use_final_layernorm"] = not getattr(videomae_config, "use_mean_pooling", True)
     kwargs.update(overrides)
     return AdaMAEConfig(**kwargs)
 
@@ -891,12 +972,35 @@ def _sibling(key: str, name: str) -> str:
     return key.rsplit(".", 2)[0] + "." + name
 
 
+@contextlib.contextmanager
+def quiet_load_report():
+    """
+    Hide transformers' load-report table (a warning of `transformers.modeling_utils`) inside the block, for loads
+    whose missing and unexpected keys the caller reports itself (`output_loading_info=True`). Errors still raise.
+    """
+    modeling_logger = logging.get_logger("transformers.modeling_utils")
+    level = modeling_logger.level
+    modeling_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        modeling_logger.setLevel(level)
+
+
 def load_videomae_weights(cls, videomae, **config_overrides):
     """
     Build `cls` (an AdaMAE model class) from a transformers VideoMAE model or checkpoint (e.g. the public
     `MCG-NJU/videomae-*` ones): the config's sizes and epsilons are copied, the weights renamed, and anything AdaMAE
     adds (the sampler) is freshly initialised. With the same weights and mask the reconstruction loss, logits and
     classification logits equal VideoMAE's.
+
+    A checkpoint path is loaded as `VideoMAEForPreTraining` for [`AdaMAEForPreTraining`] and as
+    `VideoMAEForVideoClassification` for [`AdaMAEForVideoClassification`] (a pre-training checkpoint then gets
+    VideoMAE's freshly initialised head, logged at info level); a `VideoMAEForPreTraining` model given to
+    [`AdaMAEForVideoClassification`] gives its encoder and a head of AdaMAE's initialisation. Pre-training checkpoints come in two layouts: with
+    the encoder's final LayerNorm (`use_mean_pooling=False`, as the MCG-NJU ones) and without it (transformers'
+    default `VideoMAEConfig`, `use_mean_pooling=True`). The second gives `use_final_layernorm=False`: no final norm,
+    the encoder output goes to the decoder as in VideoMAE.
     """
     if isinstance(videomae, (str, bytes)) or hasattr(videomae, "__fspath__"):
         from transformers import AutoConfig, VideoMAEForPreTraining, VideoMAEForVideoClassification
@@ -905,13 +1009,21 @@ def load_videomae_weights(cls, videomae, **config_overrides):
         if source_config.model_type != "videomae":
             raise ValueError(f"{videomae} is a {source_config.model_type!r} checkpoint, not a VideoMAE one.")
         source_cls = VideoMAEForPreTraining if cls is AdaMAEForPreTraining else VideoMAEForVideoClassification
-        videomae = source_cls.from_pretrained(videomae)
+        with quiet_load_report():
+            videomae, info = source_cls.from_pretrained(videomae, output_loading_info=True)
+        if info["missing_keys"]:
+            logger.info(f"{source_cls.__name__} initialised {sorted(info['missing_keys'])} afresh (not in the checkpoint).")
     config = videomae_config_to_adamae(videomae.config, **config_overrides)
     model = cls(config)
     state_dict = videomae_state_dict_to_adamae(videomae.state_dict())
+    fresh = ("token_sampler.",)  # what AdaMAE adds to VideoMAE
+    if cls is AdaMAEForVideoClassification and not hasattr(videomae, "classifier"):
+        # a VideoMAEForPreTraining model: its encoder, and a head of AdaMAE's initialisation
+        state_dict = {k: v for k, v in state_dict.items() if k.startswith("adamae.")}
+        fresh += ("classifier.", "fc_norm.")
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     unexpected = [k for k in unexpected if not k.endswith("position_embeddings")]
-    missing = [k for k in missing if not k.startswith("token_sampler.")]
+    missing = [k for k in missing if not k.startswith(fresh)]
     if missing or unexpected:
         raise ValueError(
             f"VideoMAE weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}."

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from .configuration_adamae import MASK_TYPES, AdaMAEConfig
 from .presets import MODEL_PRESETS, preset_config
@@ -140,82 +140,27 @@ def parse_checkpointing_steps(value: str | int | None) -> int | str | None:
 # ---------------------------------------------------------------------------------------------------------------
 # Config and model
 # ---------------------------------------------------------------------------------------------------------------
-_DERIVED_FIELDS = {"sampler_hidden_size": "hidden_size", "head_layer_norm_eps": "layer_norm_eps"}
+def apply_config_overrides(config: AdaMAEConfig, overrides: str | None, args: argparse.Namespace | None = None) -> AdaMAEConfig:
+    """
+    `config` updated with `--config_overrides` (`"hidden_size=384,num_hidden_layers=6"`, the syntax of
+    `PretrainedConfig.update_from_string`, see [`AdaMAEConfig.update_from_string`]) and then the dedicated flags
+    (`--mask_type`, `--mask_ratio`, `--num_frames`, `--image_size`), which win; validated.
 
-
-def _coerce(text: str, current: Any, field: str) -> Any:
-    text = text.strip()
-    if isinstance(current, bool):
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise ArgumentError(f"--config_overrides: {field} expects true/false, got {text!r}")
-    if isinstance(current, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise ArgumentError(f"--config_overrides: {field} expects an integer, got {text!r}") from None
-    if isinstance(current, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise ArgumentError(f"--config_overrides: {field} expects a number, got {text!r}") from None
-    if isinstance(current, str):
-        return text
-    try:  # None, lists, dicts
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_config_overrides(overrides: str | None, config: AdaMAEConfig) -> dict[str, Any]:
-    """`"hidden_size=384,num_hidden_layers=6"` -> `{"hidden_size": 384, "num_hidden_layers": 6}`, typed like the
-    config's current values; a name that is no field of `AdaMAEConfig` raises [`ArgumentError`]."""
-    if not overrides:
-        return {}
-    fields = set(AdaMAEConfig().to_dict())
-    result = {}
-    for item in overrides.split(","):
-        if not item.strip():
-            continue
-        if "=" not in item:
-            raise ArgumentError(f"--config_overrides: expected 'name=value' pairs separated by commas, got {item!r}")
-        name, value = (part.strip() for part in item.split("=", 1))
-        if name not in fields:
-            close = sorted(f for f in fields if name.split("_")[0] in f)[:5]
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ArgumentError(f"--config_overrides: AdaMAEConfig has no field {name!r}{hint}")
-        result[name] = _coerce(value, getattr(config, name, None), name)
-    return result
-
-
-def with_overrides(config: AdaMAEConfig, overrides: dict[str, Any]) -> AdaMAEConfig:
-    """A new, validated config: `config` with `overrides`. Fields derived from another one (the sampler width from
-    `hidden_size`, ...) follow it unless they were set to something else."""
-    if not overrides:
-        return config
-    values = config.to_dict()
-    for derived, base in _DERIVED_FIELDS.items():
-        if base in overrides and derived not in overrides and values.get(derived) == values.get(base):
-            values[derived] = None
-    values.update(overrides)
-    for key in ("transformers_version", "model_type"):
-        values.pop(key, None)
-    try:
-        return AdaMAEConfig(**values)
-    except ValueError as error:
-        raise ArgumentError(f"invalid model configuration: {error}") from None
-
-
-def cli_config_overrides(args: argparse.Namespace, config: AdaMAEConfig) -> dict[str, Any]:
-    """Overrides from `--config_overrides` plus the dedicated flags (`--mask_type`, `--mask_ratio`, `--num_frames`,
-    `--image_size`), which win."""
-    overrides = parse_config_overrides(args.config_overrides, config)
-    for name in ("mask_type", "mask_ratio", "num_frames", "image_size"):
-        if getattr(args, name, None) is not None:
-            overrides[name] = getattr(args, name)
-    return overrides
+    Raises:
+        ArgumentError: an unknown key, a value of the wrong type or an invalid config, naming the key.
+    """
+    flags = [
+        f"{name}={getattr(args, name)}"
+        for name in ("mask_type", "mask_ratio", "num_frames", "image_size")
+        if args is not None and getattr(args, name, None) is not None
+    ]
+    for where, update in (("--config_overrides", overrides), ("the model configuration", ",".join(flags))):
+        if update:
+            try:
+                config.update_from_string(update)
+            except ValueError as error:
+                raise ArgumentError(f"{where}: {error}") from None
+    return config
 
 
 def checkpoint_model_type(name_or_path: str) -> str | None:
@@ -250,7 +195,7 @@ def build_config(args: argparse.Namespace) -> AdaMAEConfig:
         config = AdaMAEConfig.from_pretrained(args.config_name)
     else:
         config = preset_config("tiny")
-    return with_overrides(config, cli_config_overrides(args, config))
+    return apply_config_overrides(config, args.config_overrides, args)
 
 
 def build_model(args: argparse.Namespace, config: AdaMAEConfig):
@@ -275,24 +220,6 @@ def build_model(args: argparse.Namespace, config: AdaMAEConfig):
 # ---------------------------------------------------------------------------------------------------------------
 # Data that resumes exactly
 # ---------------------------------------------------------------------------------------------------------------
-class EpochShuffleSampler(Sampler[int]):
-    """A random permutation of `range(num_samples)` drawn from `(seed, epoch)` only: every process draws the same
-    order (Accelerate shards it), and a resumed run sees the order of the run it continues."""
-
-    def __init__(self, num_samples: int, seed: int = 0) -> None:
-        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
-
-
 class SeededClipDataset(Dataset):
     """Wraps a map-style clip dataset so that item `i` of epoch `e` is drawn from a seed of `(seed, e, i)` alone: its
     temporal crop and augmentation do not depend on the worker, the process or the batches skipped on resume.

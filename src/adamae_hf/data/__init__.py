@@ -9,7 +9,7 @@ from .dataset import (
     mix_seed,
     seed_worker,
 )
-from .processor import build_processor
+from .processor import build_processor, save_processor
 from .sources import (
     VideoSample,
     VideoSource,
@@ -47,6 +47,7 @@ __all__ = [
     "VideoSource",
     "build_dataloader",
     "build_processor",
+    "save_processor",
     "collate_finetuning",
     "collate_pretraining",
     "folder_source",

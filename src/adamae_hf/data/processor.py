@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -39,3 +40,10 @@ def build_processor(
         image_mean=list(mean),
         image_std=list(std),
     )
+
+
+def save_processor(save_directory: str | os.PathLike, image_size: int) -> None:
+    """Write `preprocessor_config.json` of [`build_processor`]`(image_size)` (resize the short side to `image_size`,
+    centre crop, ImageNet statistics) into `save_directory`: the processor a checkpoint needs for
+    `AutoImageProcessor` and the `video-classification` pipeline."""
+    build_processor(image_size=image_size).save_pretrained(save_directory)
