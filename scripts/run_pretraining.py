@@ -207,7 +207,9 @@ def focus_clips(args, config, visual_dataset) -> tuple[torch.Tensor | None, torc
         return pixels, None, (pixels, None)
     pixels, masks = P.synthetic_focus_clips(args.synthetic_data_dir, config, args.sampling_rate)
     count = min(args.num_visualizations, len(pixels))
-    picked = torch.arange(count) * (len(pixels) // max(count, 1))
+    if count == 0:
+        return None, None, (pixels, masks)
+    picked = torch.arange(count) * (len(pixels) // count)
     return pixels[picked], masks[picked], (pixels, masks)
 
 
@@ -358,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
         logger.info("No checkpoint in %s yet: starting from scratch.", P.checkpoint_dir(args.output_dir))
     starting_epoch, skip_batches = P.resume_position(state, batches_per_epoch)
-    visual_pixels, visual_masks, focus_set = focus_clips(args, config, visual_dataset)
+    with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
+        visual_pixels, visual_masks, focus_set = focus_clips(args, config, visual_dataset)
     focus: dict[str, float] = {}
 
     def log_focus(step: int) -> dict[str, float]:
