@@ -37,15 +37,18 @@ from adamae_hf.data import (
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
+    VideoReadError,
     build_processor,
     collate_finetuning,
     load_video_source,
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
+    NONFINITE_LOSS_POLICIES,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
+    check_training_arguments,
     confusion_matrix,
     format_results_table,
     multiview_average,
@@ -54,6 +57,7 @@ from adamae_hf.finetuning import (
     write_predictions_csv,
 )
 from adamae_hf.presets import preset_config
+from adamae_hf.pretraining import ArgumentError, NonFiniteLossError
 
 
 logger = logging.getLogger(__name__)
@@ -74,8 +78,10 @@ class ModelArguments:
     model_preset: str = field(default="tiny", metadata={"help": "Model size when training from scratch."})
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "When training from scratch, preset fields to override, e.g. "
-                  "'image_size=32,hidden_size=64,num_hidden_layers=2'."},
+        metadata={"help": "Config fields to override: of the preset when training from scratch, e.g. "
+                  "'image_size=32,hidden_size=64,num_hidden_layers=2'; of the checkpoint's config otherwise, e.g. "
+                  "'num_frames=16' (the fixed position table is rebuilt; a field that changes a weight's shape is "
+                  "refused)."},
     )  # fmt: skip
     drop_path_rate: float = field(default=0.1, metadata={"help": "Stochastic depth of the encoder."})
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (1.0 disables it)."})
@@ -146,6 +152,11 @@ class FinetuningTrainingArguments(TrainingArguments):
     warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps (< 1: fraction of the training)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for video batches."})
     logging_steps: float = field(default=10, metadata={"help": "Log every X steps."})
+    on_nonfinite_loss: str = field(
+        default="stop",
+        metadata={"help": "'stop' at the first NaN/inf training loss, naming the step, or 'continue' (the Trainer's "
+                  "own behaviour).", "choices": list(NONFINITE_LOSS_POLICIES)},
+    )  # fmt: skip
 
 
 def parse_args(args: list[str] | None = None):
@@ -244,6 +255,7 @@ def evaluate_split(trainer, dataset, source, label_names, output_dir: Path, pref
 
 def main(args: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(args)
+    check_training_arguments(training_args)
     synthetic = not data_args.has_dataset
 
     logging.basicConfig(
@@ -295,6 +307,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     loaded = build_model_for_finetuning(
         model_path, label_names, config=scratch_config(model_args) if model_path is None else None,
         drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        config_overrides=model_args.config_overrides if model_path is not None else None,
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
     )  # fmt: skip
     model, config = loaded.model, loaded.model.config
@@ -333,6 +346,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         compute_metrics=build_compute_metrics(label_names),
         layer_decay=model_args.layer_decay,
         mixup=mixup,
+        on_nonfinite_loss=training_args.on_nonfinite_loss,
     )
     output_dir = Path(training_args.output_dir)
     processor = build_processor(config.image_size)
@@ -394,4 +408,15 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ArgumentError as error:
+        print(f"run_finetuning.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except NonFiniteLossError as error:
+        print(f"run_finetuning.py: {error}", file=sys.stderr)
+        sys.exit(1)
+    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
+        print(f"run_finetuning.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
+              "unreadable videos out)", file=sys.stderr)  # fmt: skip
+        sys.exit(1)

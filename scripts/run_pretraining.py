@@ -44,6 +44,7 @@ from adamae_hf.configuration_adamae import MASK_TYPES
 from adamae_hf.data import (
     PretrainingTransform,
     VideoClipDataset,
+    VideoReadError,
     build_processor,
     collate_pretraining,
     load_video_source,
@@ -487,4 +488,8 @@ if __name__ == "__main__":
         sys.exit(2)
     except P.NonFiniteLossError as error:
         print(f"run_pretraining.py: {error}", file=sys.stderr)
+        sys.exit(1)
+    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
+        print(f"run_pretraining.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
+              "unreadable videos out)", file=sys.stderr)  # fmt: skip
         sys.exit(1)

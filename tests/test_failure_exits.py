@@ -1,0 +1,127 @@
+"""Every exception that leaves a training loop ends the process promptly, with DataLoader workers alive.
+
+Each case runs a script in a subprocess with `--dataloader_num_workers 2` and must exit non-zero within 60 s, naming
+the cause (and the file, for a video error). Before the fix, pre-training with a bad video hung forever: the workers
+ignored SIGTERM, so the terminate at interpreter exit could not end them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAIN = ROOT / "scripts" / "run_pretraining.py"
+FINETUNE = ROOT / "scripts" / "run_finetuning.py"
+TINY = (
+    "image_size=32,patch_size=8,num_frames=4,hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"
+    "intermediate_size=64,decoder_hidden_size=32,decoder_num_hidden_layers=1,decoder_num_attention_heads=2,"
+    "decoder_intermediate_size=64,sampler_num_attention_heads=2"
+)
+LIMIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def data_with_bad_video(data_synthetic_dir, tmp_path_factory):
+    """The tiny synthetic dataset plus a zero-byte mp4 in every training class, so that the first batch hits one."""
+    root = tmp_path_factory.mktemp("bad_data") / "data"
+    shutil.copytree(data_synthetic_dir, root)
+    for folder in (root / "train").iterdir():
+        if folder.is_dir():
+            (folder / "zz_empty.mp4").write_bytes(b"")
+    return root
+
+
+def run_script(script: Path, argv: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    start = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, str(script), *argv], env=env, capture_output=True, text=True,
+                                timeout=LIMIT_S)  # fmt: skip
+    except subprocess.TimeoutExpired as error:  # the process is killed by subprocess.run
+        pytest.fail(f"{script.name} did not exit within {LIMIT_S} s; output:\n{(error.stderr or b'')[-3000:]}")
+    return result, time.monotonic() - start
+
+
+def pretrain_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data / "train"), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "--num_visualizations", "0",
+        "--sampling_rate", "2", "--max_train_steps", "30", "--checkpointing_steps", "1000", *extra,
+    ]  # fmt: skip
+
+
+def finetune_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "True", "--report_to", "none",
+        "--do_train", "--max_steps", "30", "--save_strategy", "no", "--sampling_rate", "2", "--no_rand_augment",
+        "--mixup", "0", "--cutmix", "0", "--random_erasing", "0", "--warmup_steps", "0", *extra,
+    ]  # fmt: skip
+
+
+def test_pretraining_bad_video_exits(data_with_bad_video, tmp_path):
+    result, seconds = run_script(PRETRAIN, pretrain_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+    assert "empty file" in result.stderr
+
+
+def test_pretraining_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "stop",
+                         "--base_learning_rate", "1e32", "--num_warmup_steps", "0")  # fmt: skip
+    result, seconds = run_script(PRETRAIN, argv, tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "non-finite loss" in result.stderr and "optimisation step" in result.stderr, result.stderr[-3000:]
+
+
+def test_finetuning_bad_video_exits(data_with_bad_video, tmp_path):
+    result, seconds = run_script(FINETUNE, finetune_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+
+
+def test_finetuning_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
+    argv = finetune_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "stop",
+                         "--learning_rate", "1e32", "--max_grad_norm", "0")  # fmt: skip
+    result, seconds = run_script(FINETUNE, argv, tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "non-finite loss" in result.stderr, result.stderr[-3000:]
+
+
+def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
+    """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
+    main process, which saves a checkpoint and exits with 143."""
+    import signal
+
+    from adamae_hf import pretraining as P
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--max_train_steps", "100000")
+    process = subprocess.Popen([sys.executable, str(PRETRAIN), *argv], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Running training" in line:
+                break
+        time.sleep(4.0)
+        os.killpg(process.pid, signal.SIGTERM)
+        rest, _ = process.communicate(timeout=LIMIT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert process.returncode == 143, output[-3000:]
+    assert "Stopped by a signal" in output
+    latest = P.find_latest_checkpoint(tmp_path / "out")
+    assert latest is not None and P.TrainingState.load(latest).completed_steps >= 1
