@@ -51,8 +51,8 @@ from adamae_hf.finetuning import (
     check_training_arguments,
     confusion_matrix,
     format_results_table,
-    multiview_average,
     plot_confusion_matrix,
+    readable_predictions,
     save_json,
     write_predictions_csv,
 )
@@ -243,14 +243,21 @@ def video_names(source, video_index: np.ndarray) -> list[str]:
     return [source[int(i)].name for i in video_index]
 
 
-def evaluate_split(trainer, dataset, source, label_names, output_dir: Path, prefix: str):
-    """Multi-view prediction on `dataset`: metrics (logged and saved), per-view logits averaged per video."""
+def evaluate_split(trainer, dataset, source, label_names, prefix: str):
+    """Multi-view prediction on `dataset`: metrics (logged and saved) and the per-video results of the readable
+    videos; unreadable ones (`--on_bad_video skip`) are reported and left out of everything."""
     output = trainer.predict(dataset, metric_key_prefix=prefix)
-    view_logits, video_index = output.predictions
-    probabilities = multiview_average(view_logits).numpy()
+    result = readable_predictions(output.predictions, output.label_ids)
+    if len(result.unreadable_index):
+        names = video_names(source, result.unreadable_index)
+        logger.warning(
+            "%d of %d %s videos unreadable, left out of the metrics, the confusion matrix and the predictions: %s",
+            len(names), len(names) + len(result.video_index), "validation" if prefix == "eval" else "test",
+            ", ".join(names),
+        )  # fmt: skip
     trainer.log_metrics(prefix, output.metrics)
     trainer.save_metrics(prefix, output.metrics)
-    return output, probabilities, np.asarray(video_index)
+    return output, result
 
 
 def main(args: list[str] | None = None) -> dict[str, float]:
@@ -364,24 +371,24 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval:
         logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
-        output, probabilities, video_index = evaluate_split(trainer, eval_dataset, eval_source, label_names, output_dir, "eval")
+        output, predictions = evaluate_split(trainer, eval_dataset, eval_source, label_names, "eval")
         results.update(output.metrics)
-        references = np.asarray(output.label_ids)
-        matrix = confusion_matrix(probabilities.argmax(1), references, len(label_names))
+        matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
         save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
         figure = plot_confusion_matrix(
             matrix, label_names, output_dir / "confusion_matrix.png",
             title=f"Validation, {data_args.test_num_clips}x{data_args.test_num_crops} views: top-1 "
-            f"{output.metrics['eval_top1']:.1f} %",
+            f"{output.metrics.get('eval_top1', float('nan')):.1f} %",
         )  # fmt: skip
         logger.info("Confusion matrix: %s", figure)
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
         split = "test" if test_source is not eval_source else "validation"
-        output, probabilities, video_index = evaluate_split(trainer, test_dataset, test_source, label_names, output_dir, "test")
+        output, predictions = evaluate_split(trainer, test_dataset, test_source, label_names, "test")
         csv_path = write_predictions_csv(
-            output_dir / f"predictions_{split}.csv", probabilities, np.asarray(output.label_ids), video_names(test_source, video_index), label_names
+            output_dir / f"predictions_{split}.csv", predictions.probabilities, predictions.references,
+            video_names(test_source, predictions.video_index), label_names,
         )  # fmt: skip
         logger.info("Per-video predictions: %s", csv_path)
 
@@ -400,7 +407,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval and training_args.should_log:
         print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
-              f"{results.get('eval_samples', len(eval_dataset))} videos):")  # fmt: skip
+              f"{int(results.get('eval_videos', len(eval_dataset)))} videos"
+              + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
+              + "):")  # fmt: skip
         print(format_results_table(results, label_names))
     if training_args.should_log:
         print(f"\nOutputs in {output_dir.resolve()} ({time.perf_counter() - start:.0f} s)")

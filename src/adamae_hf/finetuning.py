@@ -405,15 +405,15 @@ class VideoClassificationTrainer(Trainer):
             position embeddings). `None` or 1.0 disables it.
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
             labels); its soft `(B, num_labels)` targets go to the model's `labels`. `None`: plain class ids.
-
-    Batches hold `pixel_values`, `labels` and `video_index` (the data package's `collate_finetuning`); evaluation
-    batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and returns the
-    per-view logits `(B, V, C)` and the video indices, which `compute_metrics` reduces with [`multiview_average`].
-    `remove_unused_columns` must be `False` (the video indices are not a model input).
-
         on_nonfinite_loss: `"stop"` (default) raises [`NonFiniteLossError`] naming the step at the first NaN / inf
             training loss, before it reaches the weights; `"continue"` is the `Trainer`'s own behaviour (train on;
             `logging_nan_inf_filter` keeps the logged loss finite).
+
+    Batches hold `pixel_values`, `labels`, `video_index` and `readable` (the data package's `collate_finetuning`);
+    evaluation batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and
+    returns the per-view logits `(B, V, C)`, the video indices and the readable flags, which `compute_metrics`
+    reduces with [`readable_predictions`]: unreadable videos (placeholders of a dataset with `on_bad_video="skip"`)
+    are left out of the loss and the metrics. `remove_unused_columns` must be `False` (these are no model inputs).
     """
 
     loss_is_scaled_for_ga = False  # the model returns a per-batch mean
@@ -439,7 +439,7 @@ class VideoClassificationTrainer(Trainer):
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = {k: v for k, v in inputs.items() if k != "video_index"}
+        inputs = {k: v for k, v in inputs.items() if k not in ("video_index", "readable")}
         if model.training and self.mixup is not None and "labels" in inputs:
             inputs = self.mixup(inputs)
         result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
@@ -455,31 +455,60 @@ class VideoClassificationTrainer(Trainer):
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         pixel_values, labels = inputs["pixel_values"], inputs.get("labels")
-        video_index = inputs.get("video_index")
+        video_index, readable = inputs.get("video_index"), inputs.get("readable")
         if pixel_values.ndim == 5:  # one view per video
             pixel_values = pixel_values.unsqueeze(1)
         batch, views = pixel_values.shape[:2]
         with torch.no_grad(), self.compute_loss_context_manager():
             logits = model(pixel_values=pixel_values.flatten(0, 1)).logits.float()
         logits = logits.view(batch, views, -1)
+        if readable is None:
+            readable = torch.ones(batch, dtype=torch.bool, device=logits.device)
         loss = None
-        if labels is not None:
-            probabilities = multiview_average(logits)
-            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels.long()).detach()
+        if labels is not None and readable.any():
+            probabilities = multiview_average(logits[readable])
+            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels[readable].long()).detach()
         if prediction_loss_only:
             return loss, None, None
         if video_index is None:
             video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
-        return loss, (logits, video_index), labels
+        return loss, (logits, video_index, readable.long()), labels  # integers gather on every backend
+
+
+@dataclass
+class VideoPredictions:
+    """Per-video results of a multi-view prediction, readable videos only (see [`readable_predictions`])."""
+
+    probabilities: np.ndarray  # (N, C) multi-view averaged
+    references: np.ndarray | None  # (N,) class ids
+    video_index: np.ndarray  # (N,) dataset indices
+    unreadable_index: np.ndarray  # (M - N,) dataset indices of the videos left out
+
+
+def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
+    """Split the `Trainer`'s concatenated `(view logits, video_index, readable)` predictions of
+    [`VideoClassificationTrainer`] into per-video probabilities of the readable videos and the indices of the
+    unreadable ones. Each dataset item is one video, so no video is counted twice."""
+    if not isinstance(predictions, (tuple, list)):
+        predictions = (predictions,)
+    view_logits = np.asarray(predictions[0])
+    count = view_logits.shape[0]
+    video_index = np.asarray(predictions[1]) if len(predictions) > 1 else np.arange(count)
+    readable = np.asarray(predictions[2], dtype=bool) if len(predictions) > 2 else np.ones(count, dtype=bool)
+    references = np.asarray(label_ids)[readable] if label_ids is not None else None
+    probabilities = multiview_average(torch.as_tensor(view_logits[readable])).numpy()
+    return VideoPredictions(probabilities, references, video_index[readable], video_index[~readable])
 
 
 def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
     """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`]."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        view_logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        probabilities = multiview_average(torch.as_tensor(view_logits))
-        return compute_video_metrics(probabilities, prediction.label_ids, label_names, top_k)
+        result = readable_predictions(prediction.predictions, prediction.label_ids)
+        counts = {"videos": len(result.video_index), "unreadable_videos": len(result.unreadable_index)}
+        if not len(result.video_index):
+            return counts
+        return {**compute_video_metrics(result.probabilities, result.references, label_names, top_k), **counts}
 
     return compute_metrics
 
@@ -506,5 +535,6 @@ __all__ = [
     "load_video_accuracy",
     "multiview_average",
     "plot_confusion_matrix",
+    "readable_predictions",
     "write_predictions_csv",
 ]

@@ -125,3 +125,84 @@ def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_
     assert "Stopped by a signal" in output
     latest = P.find_latest_checkpoint(tmp_path / "out")
     assert latest is not None and P.TrainingState.load(latest).completed_steps >= 1
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+@pytest.fixture(scope="module")
+def data_with_bad_validation_video(data_synthetic_dir, tmp_path_factory):
+    """The tiny synthetic dataset (8 validation videos) plus one zero-byte validation video: 9 of which 1 bad."""
+    root = tmp_path_factory.mktemp("bad_validation") / "data"
+    shutil.copytree(data_synthetic_dir, root)
+    (root / "validation" / "left" / "left_9999.mp4").write_bytes(b"")
+    return root
+
+
+def finetuning_main(data: Path, out: Path, *extra: str):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_finetuning
+
+    return run_finetuning.main([
+        "--train_dir", str(data), "--config_overrides", TINY, "--output_dir", str(out), "--report_to", "none",
+        "--per_device_eval_batch_size", "4", "--dataloader_num_workers", "0", "--sampling_rate", "2",
+        "--test_num_clips", "2", "--test_num_crops", "1", *extra,
+    ])  # fmt: skip
+
+
+def test_evaluation_leaves_unreadable_videos_out(data_with_bad_validation_video, tmp_path, caplog):
+    import csv
+    import json
+    import logging
+
+    out = tmp_path / "eval"
+    with caplog.at_level(logging.WARNING):
+        results = finetuning_main(data_with_bad_validation_video, out, "--do_eval", "--do_predict", "--on_bad_video", "skip")
+    assert "1 of 9 validation videos unreadable, left out" in caplog.text and "left_9999.mp4" in caplog.text
+    assert results["eval_videos"] == 8 and results["eval_unreadable_videos"] == 1
+    matrix = json.loads((out / "confusion_matrix.json").read_text())["matrix"]
+    assert sum(map(sum, matrix)) == 8
+    with open(out / "predictions_validation.csv") as file:
+        rows = list(csv.DictReader(file))
+    names = [row["video"] for row in rows]
+    assert len(names) == 8 == len(set(names)) and not any(name.endswith("left_9999.mp4") for name in names)
+    top1 = 100.0 * sum(row["label"] == row["prediction"] for row in rows) / len(rows)
+    assert results["eval_top1"] == pytest.approx(top1)  # the metric is over the 8 readable videos, each once
+
+
+def test_evaluation_fails_on_unreadable_video_under_raise(data_with_bad_validation_video, tmp_path):
+    from adamae_hf.data import VideoReadError
+
+    with pytest.raises(VideoReadError, match="left_9999.mp4"):
+        finetuning_main(data_with_bad_validation_video, tmp_path / "eval", "--do_eval", "--on_bad_video", "raise")
+
+
+def test_epoch_means_count_only_finite_steps(data_synthetic_dir, tmp_path, capsys):
+    """With --on_nonfinite_loss skip, skipped steps are not zeros in the epoch mean; an epoch of skipped steps is NaN."""
+    import importlib.util
+    import re
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    spec = importlib.util.spec_from_file_location("run_pretraining", PRETRAIN)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "skip", "--base_learning_rate",
+                         "1e32", "--num_warmup_steps", "0", "--max_train_steps", "12", "--with_tracking")  # fmt: skip
+    argv[argv.index("--dataloader_num_workers") + 1] = "0"
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    try:
+        assert script.main(argv) == 0
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    printed = capsys.readouterr().out
+    epochs = dict(re.findall(r"epoch (\d+): loss (\S+) ", printed))
+    assert set(epochs) == {"0", "1"}, printed
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((tmp_path / "out" / "runs").rglob("events.out.tfevents*")).parent))
+    events.Reload()
+    steps = {e.step: e.value for e in events.Scalars("train/loss")}  # finite steps only
+    assert 1 <= len(steps) < 6, steps  # the huge learning rate makes the loss non-finite after the first step(s)
+    assert float(epochs["0"]) == pytest.approx(sum(steps.values()) / len(steps), rel=1e-3)
+    assert epochs["1"] == "nan"
