@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,3 +207,46 @@ def test_epoch_means_count_only_finite_steps(data_synthetic_dir, tmp_path, capsy
     assert 1 <= len(steps) < 6, steps  # the huge learning rate makes the loss non-finite after the first step(s)
     assert float(epochs["0"]) == pytest.approx(sum(steps.values()) / len(steps), rel=1e-3)
     assert epochs["1"] == "nan"
+
+
+# ----------------------------------------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--remove_unused_columns", "True"], "--remove_unused_columns True is not supported: the batches carry `video_index`"),
+        (["--prediction_loss_only", "True"], "--prediction_loss_only True is not supported"),
+        (["--batch_eval_metrics", "True"], "--batch_eval_metrics True is not supported"),
+    ],
+)
+def test_unhonourable_trainer_options_are_refused_before_training(data_synthetic_dir, tmp_path, extra, message):
+    from adamae_hf.pretraining import ArgumentError
+
+    out = tmp_path / "refused"
+    with pytest.raises(ArgumentError, match=message.replace("(", r"\(")):
+        finetuning_main(data_synthetic_dir, out, "--do_train", "--max_steps", "1", *extra)
+    assert not (out / "model.safetensors").exists()
+
+
+def test_num_frames_override_rebuilds_the_position_table(tmp_path):
+    """`--config_overrides num_frames=16` on an 8-frame checkpoint trains on 16 frames, exactly as
+    `from_pretrained(..., num_frames=16)` builds the model; a field that changes a weight's shape is refused."""
+    from adamae_hf import AdaMAEForPreTraining, AdaMAEForVideoClassification
+    from adamae_hf.finetuning import build_model_for_finetuning
+    from adamae_hf.presets import preset_config
+
+    config = preset_config("tiny", image_size=32, num_frames=8, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                           decoder_num_attention_heads=2, sampler_num_attention_heads=2)  # fmt: skip
+    AdaMAEForPreTraining(config).save_pretrained(tmp_path / "ckpt")
+    loaded = build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="num_frames=16")
+    model = loaded.model
+    assert model.config.num_frames == 16
+    reference = AdaMAEForVideoClassification.from_pretrained(tmp_path / "ckpt", num_frames=16, num_labels=2)
+    table = model.adamae.embeddings.position_embeddings
+    assert table.shape == reference.adamae.embeddings.position_embeddings.shape == (1, 2 * config.num_tokens, 32)
+    torch.testing.assert_close(table, reference.adamae.embeddings.position_embeddings)
+    assert model(torch.randn(1, 16, 3, 32, 32)).logits.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"--config_overrides .*hidden_size.* do not fit the weights"):
+        build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="hidden_size=64,num_attention_heads=2")
+    with pytest.raises(ValueError, match=r"--config_overrides 'no_such_field=1'"):
+        build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="no_such_field=1")
