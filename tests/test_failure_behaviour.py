@@ -250,3 +250,39 @@ def test_num_frames_override_rebuilds_the_position_table(tmp_path):
         build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="hidden_size=64,num_attention_heads=2")
     with pytest.raises(ValueError, match=r"--config_overrides 'no_such_field=1'"):
         build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="no_such_field=1")
+
+
+# ----------------------------------------------------------------------------------------------- inference
+def test_pipeline_scores_match_evaluation_on_one_clip(data_synthetic_dir, tmp_path):
+    """`pipeline("video-classification")` on a checkpoint saved by run_finetuning.py scores a video as our evaluation
+    does where both take the same frames: a video of exactly `num_frames` frames (the pipeline takes frames
+    0 .. num_frames - 1 at its default frame_sampling_rate=1; evaluation with 1 clip centres it on the same frames),
+    1 centre crop. How the two differ otherwise is in the README (Data > Inference and evaluation)."""
+    from transformers import pipeline
+
+    from adamae_hf import AdaMAEForVideoClassification
+    from adamae_hf.data import EvalTransform, VideoClipDataset, build_processor, load_video_source
+    from adamae_hf.presets import preset_config
+
+    torch.manual_seed(0)
+    config = preset_config("tiny", image_size=32, num_frames=16, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, num_labels=4,
+                           id2label={i: name for i, name in enumerate(["down", "left", "right", "up"])})  # fmt: skip
+    model = AdaMAEForVideoClassification(config).eval()
+    torch.nn.init.normal_(model.classifier.weight, std=2.0)  # scores far from uniform: frames matter
+    model.save_pretrained(tmp_path / "ckpt")
+    build_processor(32).save_pretrained(tmp_path / "ckpt")
+
+    source = load_video_source(data_dir=data_synthetic_dir, split="validation")
+    dataset = VideoClipDataset(source, num_frames=16, sampling_rate=1, transform=EvalTransform(32, num_crops=1),
+                               mode="eval", num_clips=1)  # fmt: skip
+    item = dataset[0]
+    with torch.no_grad():
+        ours = model(item["pixel_values"][None]).logits.softmax(-1)[0]
+    classifier = pipeline("video-classification", model=str(tmp_path / "ckpt"))
+    scores = {p["label"]: p["score"] for p in classifier(source[0].video, top_k=4)}
+    theirs = torch.tensor([scores[config.id2label[i]] for i in range(4)])
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=0)
+    with torch.no_grad():  # other frames (the clip reversed) would be told apart at this tolerance
+        other = model(item["pixel_values"].flip(0)[None]).logits.softmax(-1)[0]
+    assert (other - ours).abs().max() > 1e-3
