@@ -18,7 +18,7 @@ How frames are found (the approach of torchcodec's "exact" mode):
   its first frame;
 - a change of resolution mid-stream is resized (bilinear) to the first frame's size;
 - a rotation in the stream's display matrix (phone videos) is applied, as players do: frames come back upright
-  (read from `VideoFrame.rotation`; PyAV versions without it return frames as stored);
+  (read from `VideoFrame.rotation`; PyAV versions without it return frames as stored).
 
 Short videos: when the video has fewer frames than the clip spans, the frame indices past the end are
 clamped to the last frame, i.e. **the last frame is repeated** (never black frames, never an error).
