@@ -96,6 +96,7 @@ class VideoClipDataset(Dataset):
         self.num_skipped = 0
         self._warned: set[str] = set()
         self._generator: torch.Generator | None = None
+        self._item_shape: torch.Size | None = None  # of the last readable item (placeholders without a transform)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the temporal sampling stream (call before each epoch; workers see it when they start)."""
@@ -123,18 +124,21 @@ class VideoClipDataset(Dataset):
             pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
         else:
             pixel_values = clips.permute(0, 1, 4, 2, 3) if self.num_clips > 1 else clips[0].permute(0, 3, 1, 2)
+        self._item_shape = pixel_values.shape
         return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": True}
 
     def placeholder(self, sample: VideoSample, index: int) -> dict[str, Any]:
-        """The item of a video that could not be read, for evaluation to leave out: zeros of the shape a readable
-        video's item has (through the transform), ``"readable": False``."""
-        clips = torch.zeros((self.num_clips, self.num_frames, 16, 16, 3), dtype=torch.uint8)
+        """The item of a video that could not be read, for evaluation to leave out: zeros shaped like a readable
+        video's item, ``"readable": False``. The shape is the transform's output (its crop size does not depend
+        on the video); without a transform, that of the last readable item (16 x 16 frames before any)."""
         if self.transform is not None:
-            pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
+            clips = torch.zeros((self.num_clips, self.num_frames, 16, 16, 3), dtype=torch.uint8)
+            pixel_values = torch.zeros_like(self.transform(clips if self.num_clips > 1 else clips[0]))
         else:
-            pixel_values = clips.permute(0, 1, 4, 2, 3) if self.num_clips > 1 else clips[0].permute(0, 3, 1, 2)
-        return {"pixel_values": torch.zeros_like(pixel_values), "labels": sample.label, "video_index": index,
-                "readable": False}  # fmt: skip
+            single = (self.num_frames, 3, 16, 16)
+            shape = self._item_shape or ((self.num_clips, *single) if self.num_clips > 1 else single)
+            pixel_values = torch.zeros(shape, dtype=torch.uint8)
+        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
 
     def _skip(self, error: VideoReadError, name: str) -> None:
         self.num_skipped += 1
