@@ -150,51 +150,42 @@ class _FrameIndex:
     """The video stream's frames from its demuxed packets, in presentation order.
 
     ``pts``: (F,) sorted, distinct presentation time stamps, or ``None`` when some packet has none or two share
-    one (frames are then counted as they are decoded). ``key_pts`` / ``key_seek``: the keyframes, sorted by
-    presentation time stamp, and the time stamp to seek to for each (its decoding time stamp where there is one:
-    MP4 indexes by it).
+    one (frames are then counted as they are decoded). ``key_pts``: the keyframes' presentation time stamps, sorted.
     """
 
     num_frames: int
     pts: np.ndarray | None
     key_pts: np.ndarray
-    key_seek: np.ndarray
 
     def index_of(self) -> dict[int, int]:
         """{presentation time stamp: frame index}."""
         return {int(p): i for i, p in enumerate(self.pts)}
 
-    def keyframe_before(self, frame: int) -> int | None:
-        """Time stamp to seek to so that decoding from there produces ``frame`` intact: the last keyframe whose
-        presentation time stamp is at most the frame's (``None``: decode from the start)."""
-        if self.pts is None or not len(self.key_pts):
-            return None
-        position = int(np.searchsorted(self.key_pts, self.pts[frame], side="right")) - 1
-        return int(self.key_seek[position]) if position >= 0 else None
+    def keyframe_before(self, frame: int, back: int = 0) -> int | None:
+        """Presentation time stamp of the last keyframe at or before ``frame`` (``back`` keyframes further back);
+        ``None`` when there is none."""
+        position = int(np.searchsorted(self.key_pts, self.pts[frame], side="right")) - 1 - back
+        return int(self.key_pts[position]) if position >= 0 else None
 
 
 def _index_frames(container: av.container.InputContainer, stream, name: str) -> _FrameIndex:
     """Demux (without decoding) every packet of ``stream``; raises :class:`VideoReadError` when it has none."""
-    pts, keys, seeks, count = [], [], [], 0
+    pts, keys, count = [], [], 0
     for packet in container.demux(stream):
         if packet.size == 0:  # the demuxer's end-of-stream flush packet
             continue
         count += 1
-        if packet.pts is not None:
-            pts.append(packet.pts)
+        time_stamp = packet.pts
+        if time_stamp is not None:
+            pts.append(time_stamp)
             if packet.is_keyframe:
-                keys.append(packet.pts)
-                seeks.append(packet.dts if packet.dts is not None else packet.pts)
+                keys.append(time_stamp)
     if count == 0:
         raise VideoReadError(name, "the video stream has no frames")
     pts_array = np.sort(np.asarray(pts, dtype=np.int64))
     if len(pts) < count or len(np.unique(pts_array)) < count:  # frames cannot be told apart by time stamp
-        return _FrameIndex(count, None, np.zeros(0, np.int64), np.zeros(0, np.int64))
-    order = np.argsort(keys, kind="stable")
-    key_pts, key_seek = np.asarray(keys, np.int64)[order], np.asarray(seeks, np.int64)[order]
-    if len(key_seek):  # a later keyframe never seeks to an earlier time than a previous one would
-        key_seek = np.minimum.accumulate(key_seek[::-1])[::-1]
-    return _FrameIndex(count, pts_array, key_pts, key_seek)
+        return _FrameIndex(count, None, np.zeros(0, np.int64))
+    return _FrameIndex(count, pts_array, np.sort(np.asarray(keys, dtype=np.int64)))
 
 
 class _SeekUntrusted(Exception):
@@ -243,39 +234,56 @@ def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex
     return frames
 
 
+def _seek_before(container, stream, index: _FrameIndex, position: dict[int, int], target: int, counter: list):
+    """Seek to the keyframe at or before frame ``target`` and return an iterator of ``(frame index, frame)`` from
+    there. Demuxers seek by their own index's time stamps (decoding time in some); a seek that lands after the
+    target is retried from an earlier keyframe. Raises :class:`_SeekUntrusted` when that does not help."""
+    for back in range(3):
+        key = index.keyframe_before(target, back)
+        if key is None:
+            break
+        container.seek(key, stream=stream, backward=True)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is None or first.pts is None or int(first.pts) not in position:
+            break
+        counter[0] += 1
+        if position[int(first.pts)] <= target:
+            return _numbered(first, frames, position, counter)
+    raise _SeekUntrusted
+
+
+def _numbered(first, frames, position: dict[int, int], counter: list):
+    yield position[int(first.pts)], first
+    for frame in frames:
+        counter[0] += 1
+        if frame.pts is None or int(frame.pts) not in position:
+            raise _SeekUntrusted
+        yield position[int(frame.pts)], frame
+
+
 def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list) -> dict[int, np.ndarray]:
-    """Seek to the keyframe before each far-ahead wanted frame and decode forward; raises :class:`_SeekUntrusted`
-    when a decoded frame is not where the index says."""
+    """Seek to the keyframe before each far-ahead wanted frame (``_SEEK_GAP``) and decode forward; raises
+    :class:`_SeekUntrusted` when a decoded frame is not where the index says. Frames missing at the end of the
+    stream are left out of the result."""
     frames: dict[int, np.ndarray] = {}
     position = index.index_of()
-    pos, current = 0, -1
+    pos, current, decoded = 0, -1, None
     while pos < len(wanted):
-        target = wanted[pos]
-        seek_to = index.keyframe_before(target)
-        if current < 0 or target - current > _SEEK_GAP:
-            if seek_to is None:
-                raise _SeekUntrusted
-            container.seek(seek_to, stream=stream, backward=True)
-            current = -1
-        reached = False
-        for frame in container.decode(stream):
-            counter[0] += 1
-            if frame.pts is None or int(frame.pts) not in position:
-                raise _SeekUntrusted
-            current = position[int(frame.pts)]
-            if current > target:  # landed after the frame asked for
-                raise _SeekUntrusted
-            if current < target:
+        if decoded is None or wanted[pos] - current > _SEEK_GAP:
+            decoded = _seek_before(container, stream, index, position, wanted[pos], counter)
+        for current, frame in decoded:
+            if current < wanted[pos]:
                 continue
+            if current > wanted[pos]:  # a wanted frame did not come out of the decoder
+                raise _SeekUntrusted
             array = convert(frame)
             while pos < len(wanted) and wanted[pos] == current:
                 frames[wanted[pos]] = array
                 pos += 1
-            reached = True
             if pos == len(wanted) or wanted[pos] - current > _SEEK_GAP:
                 break
-            target = wanted[pos]
-        if not reached or (pos < len(wanted) and wanted[pos] - current <= _SEEK_GAP):
+        else:
             break  # the stream ended
     return frames
 
