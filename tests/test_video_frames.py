@@ -171,6 +171,12 @@ def test_resolution_change_is_resized_to_the_first_size(tmp_path):
     clips, _ = check_exact(video, 60, 8, 8, 1, "eval")
     assert clips.shape == (1, 8, H, W, 3)
     check_exact(video, 60, 20, 3, 1, "eval")
+    late = 0
+    for seed in range(30):  # training clips that start in the second segment: resized to the first size too
+        clips, stats = check_exact(video, 60, 4, 2, 1, "train", torch.Generator().manual_seed(seed))
+        assert clips.shape == (1, 4, H, W, 3)
+        late += int(stats["indices"][0, 0] >= 30)
+    assert late > 0
 
 
 def test_rotation_flag_is_applied(tmp_path):

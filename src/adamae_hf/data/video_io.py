@@ -193,15 +193,18 @@ class _SeekUntrusted(Exception):
 
 
 class _FrameConverter:
-    """Decoded frame -> upright (H, W, 3) uint8 RGB array of the first frame's size."""
+    """Decoded frame -> upright (H, W, 3) uint8 RGB array of the stream's first size: the size its header gives
+    (that of its first frame), else that of the first frame converted."""
 
-    def __init__(self) -> None:
-        self.size: tuple[int, int] | None = None  # (width, height) as stored
-        self.rotation = 0
+    def __init__(self, stream) -> None:
+        width, height = stream.codec_context.width, stream.codec_context.height
+        self.size: tuple[int, int] | None = (width, height) if width > 0 and height > 0 else None  # as stored
+        self.rotation: int | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self.size is None:
             self.size = (frame.width, frame.height)
+        if self.rotation is None:
             self.rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
         if (frame.width, frame.height) != self.size:  # resolution change mid-stream: back to the first size
             frame = frame.reformat(width=self.size[0], height=self.size[1], format="rgb24", interpolation="BILINEAR")
@@ -361,13 +364,13 @@ def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, gene
     counter, frames = [0], None
     if seekable:
         try:
-            frames = _decode_seeking(container, stream, wanted, index, _FrameConverter(), counter)
+            frames = _decode_seeking(container, stream, wanted, index, _FrameConverter(stream), counter)
         except _SeekUntrusted:
             frames = None
     if frames is None or len(frames) < len(wanted):  # decode forward from the very start
         seekable = False
         container, stream = video_stream()
-        frames = _decode_forward(container, stream, wanted, index, _FrameConverter(), counter)
+        frames = _decode_forward(container, stream, wanted, index, _FrameConverter(stream), counter)
     if stats is not None:
         stats["decoded_frames"] = stats.get("decoded_frames", 0) + counter[0]
         stats["video_frames"] = index.num_frames
