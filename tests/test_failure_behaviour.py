@@ -286,3 +286,26 @@ def test_pipeline_scores_match_evaluation_on_one_clip(data_synthetic_dir, tmp_pa
     with torch.no_grad():  # other frames (the clip reversed) would be told apart at this tolerance
         other = model(item["pixel_values"].flip(0)[None]).logits.softmax(-1)[0]
     assert (other - ours).abs().max() > 1e-3
+
+
+def test_finetuning_script_trains_on_the_overridden_num_frames(data_synthetic_dir, tmp_path):
+    from adamae_hf import AdaMAEForPreTraining
+    from adamae_hf.presets import preset_config
+
+    config = preset_config("tiny", image_size=32, num_frames=8, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                           decoder_num_attention_heads=2, sampler_num_attention_heads=2)  # fmt: skip
+    AdaMAEForPreTraining(config).save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "out"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_finetuning
+
+    run_finetuning.main([
+        "--model_name_or_path", str(tmp_path / "ckpt"), "--config_overrides", "num_frames=16", "--train_dir",
+        str(data_synthetic_dir), "--output_dir", str(out), "--report_to", "none", "--do_train", "--max_steps", "1",
+        "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0", "--sampling_rate", "1",
+        "--no_rand_augment", "--save_strategy", "no",
+    ])  # fmt: skip
+    import json
+
+    assert json.loads((out / "config.json").read_text())["num_frames"] == 16

@@ -100,7 +100,7 @@ def _config_changes(config_dict: dict[str, Any], model_type: str | None, config_
     try:
         config.update_from_string(config_overrides)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"--config_overrides {config_overrides!r}: {error}") from None
+        raise ArgumentError(f"--config_overrides {config_overrides!r}: {error}") from None
     changes = {key: value for key, value in config.to_dict().items() if before.get(key) != value}
     if changes:
         logger.warning(
@@ -114,13 +114,13 @@ def _config_changes(config_dict: dict[str, Any], model_type: str | None, config_
 
 @contextlib.contextmanager
 def _overrides_must_fit(changes: dict[str, Any], path) -> Iterator[None]:
-    """Turns a weight-shape error of `from_pretrained` under config overrides into a ValueError naming them."""
+    """Turns a weight-shape error of `from_pretrained` under config overrides into an [`ArgumentError`] naming them."""
     try:
         yield
     except (RuntimeError, ValueError) as error:
         if not changes:
             raise
-        raise ValueError(
+        raise ArgumentError(
             f"--config_overrides {changes} do not fit the weights of {str(path)!r} (a changed size needs matching "
             f"weights; --ignore_mismatched_sizes re-initialises them): {error}"
         ) from error
@@ -156,8 +156,9 @@ def build_model_for_finetuning(
 
     Raises:
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
-            architectures), a class-count mismatch without `ignore_mismatched_sizes`, or `config_overrides` that
-            name no config field, have the wrong type, or do not fit the checkpoint's weights.
+            architectures), a class-count mismatch without `ignore_mismatched_sizes`, or (as [`ArgumentError`], a
+            `ValueError`) `config_overrides` that name no config field, have the wrong type, or do not fit the
+            checkpoint's weights.
     """
     labels = _label_maps(label_names)
     if model_name_or_path is None:
