@@ -179,14 +179,20 @@ def test_resolution_change_is_resized_to_the_first_size(tmp_path):
     assert late > 0
 
 
-def test_rotation_flag_is_applied(tmp_path):
-    """A 90 degree display rotation (phone video): frames come back upright, i.e. rotated counter-clockwise."""
-    video = write_video(tmp_path / "phone.mp4", 20, "mp4", "libx264", rotation=90, options={"g": "10"})
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_rotation_flag_is_applied(tmp_path, rotation):
+    """A display rotation (phone video): frames come back as players show them, i.e. turned counter-clockwise by
+    the display matrix's angle."""
+    video = write_video(tmp_path / "phone.mp4", 20, "mp4", "libx264", rotation=rotation, options={"g": "10"})
     stats = {}
     clips = read_video_clips(video, 4, 2, 1, "eval", stats=stats)
-    assert clips.shape == (1, 4, W, H, 3)  # stored 64 wide x 32 high; shown 32 wide x 64 high
-    stored = torch.rot90(clips, k=-1, dims=(2, 3))  # undo the counter-clockwise quarter turn
+    # stored 64 wide x 32 high; a quarter turn shows it 32 wide x 64 high
+    assert clips.shape == ((1, 4, W, H, 3) if rotation % 180 else (1, 4, H, W, 3))
+    stored = torch.rot90(clips, k=-rotation // 90, dims=(2, 3))  # undo the counter-clockwise turn
     np.testing.assert_array_equal(read_indices(stored), stats["indices"])
+    if rotation % 180:  # the other direction would be wrong (the frames upside down)
+        wrong = torch.rot90(clips, k=rotation // 90, dims=(2, 3))
+        assert not np.array_equal(read_indices(wrong), stats["indices"])
 
 
 def test_every_failure_is_a_video_read_error(tmp_path):
