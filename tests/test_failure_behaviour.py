@@ -309,3 +309,20 @@ def test_finetuning_script_trains_on_the_overridden_num_frames(data_synthetic_di
     import json
 
     assert json.loads((out / "config.json").read_text())["num_frames"] == 16
+
+
+def test_pretraining_bug_in_a_worker_exits(data_synthetic_dir, tmp_path):
+    """Any exception, not only the typed ones: a bug raised inside a DataLoader worker also ends the run at once,
+    with its traceback (before the fix, this hung like the bad video)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import runpy, sys\n"
+        "from adamae_hf.data import VideoClipDataset\n"
+        "def load(self, sample, index):\n"
+        "    raise RuntimeError('injected bug in the data pipeline')\n"
+        "VideoClipDataset.load = load\n"
+        f"sys.argv = [{str(PRETRAIN)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(PRETRAIN)!r}, run_name='__main__')\n"
+    )
+    result, seconds = run_script(probe, pretrain_argv(data_synthetic_dir, tmp_path / "out"), tmp_path)
+    assert result.returncode != 0 and "injected bug in the data pipeline" in result.stderr, result.stderr[-3000:]
