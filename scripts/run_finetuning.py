@@ -243,7 +243,7 @@ def video_names(source, video_index: np.ndarray) -> list[str]:
     return [source[int(i)].name for i in video_index]
 
 
-def evaluate_split(trainer, dataset, source, label_names, prefix: str):
+def evaluate_split(trainer, dataset, source, prefix: str, split: str):
     """Multi-view prediction on `dataset`: metrics (logged and saved) and the per-video results of the readable
     videos; unreadable ones (`--on_bad_video skip`) are reported and left out of everything."""
     output = trainer.predict(dataset, metric_key_prefix=prefix)
@@ -252,8 +252,7 @@ def evaluate_split(trainer, dataset, source, label_names, prefix: str):
         names = video_names(source, result.unreadable_index)
         logger.warning(
             "%d of %d %s videos unreadable, left out of the metrics, the confusion matrix and the predictions: %s",
-            len(names), len(names) + len(result.video_index), "validation" if prefix == "eval" else "test",
-            ", ".join(names),
+            len(names), len(names) + len(result.video_index), split, ", ".join(names),
         )  # fmt: skip
     trainer.log_metrics(prefix, output.metrics)
     trainer.save_metrics(prefix, output.metrics)
@@ -371,7 +370,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval:
         logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
-        output, predictions = evaluate_split(trainer, eval_dataset, eval_source, label_names, "eval")
+        output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
         results.update(output.metrics)
         matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
         save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
@@ -385,7 +384,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     if training_args.do_predict:
         logger.info("*** Predict ***")
         split = "test" if test_source is not eval_source else "validation"
-        output, predictions = evaluate_split(trainer, test_dataset, test_source, label_names, "test")
+        output, predictions = evaluate_split(trainer, test_dataset, test_source, "test", split)
         csv_path = write_predictions_csv(
             output_dir / f"predictions_{split}.csv", predictions.probabilities, predictions.references,
             video_names(test_source, predictions.video_index), label_names,
