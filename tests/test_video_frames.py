@@ -207,3 +207,21 @@ def test_every_failure_is_a_video_read_error(tmp_path):
         container.mux(stream.encode())
     with pytest.raises(VideoReadError, match="audio_only.webm.*no video stream"):
         read_video_clips(audio_only, 4, 1)
+
+
+def test_stream_cut_mid_gop(tmp_path):
+    """An MPEG-TS capture that starts mid-GOP: the frames before its first keyframe cannot be decoded, so the video
+    starts there; frame k is the k-th decodable frame."""
+    whole = write_video(tmp_path / "whole.ts", 60, "mpegts", "libx264", options={"g": "20", "bf": "2"})
+    video = tmp_path / "cut.ts"
+    video.write_bytes(whole.read_bytes()[188 * 40 :])  # drop the first 40 TS packets
+    with av.open(str(video)) as container:
+        shown = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    shown = read_indices(torch.from_numpy(np.stack(shown))[None])[0]  # what a decoder shows: original indices
+    assert 0 < len(shown) < 60 and shown[0] > 0
+    for clips_, mode, seed in ((2, "eval", None), (1, "train", 0), (1, "train", 1)):
+        stats = {}
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        clips = read_video_clips(video, 8, 2, clips_, mode, generator, stats=stats)
+        assert stats["video_frames"] == len(shown)
+        np.testing.assert_array_equal(read_indices(clips), shown[stats["indices"]])

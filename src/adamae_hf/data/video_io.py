@@ -11,7 +11,8 @@ How frames are found (the approach of torchcodec's "exact" mode):
 - the video stream's packets are demuxed (read, not decoded) once: their presentation time stamps, sorted,
   give every frame's index and the frame count. Nothing comes from the container's duration, the stream's
   average frame rate or a frame count in the header, so variable frame rates, held frames, containers without a
-  frame count and audio longer than the video change nothing;
+  frame count and audio longer than the video change nothing. A stream cut mid-GOP starts at its first keyframe
+  (the frames before it cannot be decoded);
 - in containers whose seeking is exact (MP4/MOV, Matroska/WebM, AVI, FLV, ASF), a wanted frame far ahead is
   reached by seeking to the keyframe before it, then decoding forward; elsewhere (MPEG-PS ``.mpg``, MPEG-TS, ...)
   and whenever a decoded frame's time stamp is not one of the demuxed ones, the stream is decoded forward from
@@ -169,8 +170,11 @@ class _FrameIndex:
 
 
 def _index_frames(container: av.container.InputContainer, stream, name: str) -> _FrameIndex:
-    """Demux (without decoding) every packet of ``stream``; raises :class:`VideoReadError` when it has none."""
-    pts, keys, count = [], [], 0
+    """Demux (without decoding) every packet of ``stream``; raises :class:`VideoReadError` when it has none.
+
+    A stream that starts mid-GOP (a cut MPEG-TS capture, say) has packets before its first keyframe, and B-frames
+    right after it that show earlier frames: none of them can be decoded, so they are no frames of the video."""
+    pts, keys, count, first_key = [], [], 0, None
     for packet in container.demux(stream):
         if packet.size == 0:  # the demuxer's end-of-stream flush packet
             continue
@@ -180,12 +184,16 @@ def _index_frames(container: av.container.InputContainer, stream, name: str) -> 
             pts.append(time_stamp)
             if packet.is_keyframe:
                 keys.append(time_stamp)
+                if first_key is None:
+                    first_key = len(pts) - 1
     if count == 0:
         raise VideoReadError(name, "the video stream has no frames")
-    pts_array = np.sort(np.asarray(pts, dtype=np.int64))
-    if len(pts) < count or len(np.unique(pts_array)) < count:  # frames cannot be told apart by time stamp
+    if len(pts) < count or len(set(pts)) < count:  # frames cannot be told apart by time stamp: count them
         return _FrameIndex(count, None, np.zeros(0, np.int64))
-    return _FrameIndex(count, pts_array, np.sort(np.asarray(keys, dtype=np.int64)))
+    if first_key is not None:
+        decodable = [p for p in pts[first_key:] if p >= pts[first_key]]
+        pts = decodable if decodable else pts
+    return _FrameIndex(len(pts), np.sort(np.asarray(pts, dtype=np.int64)), np.sort(np.asarray(keys, dtype=np.int64)))
 
 
 class _SeekUntrusted(Exception):
@@ -215,7 +223,7 @@ class _FrameConverter:
         return array
 
 
-def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list) -> dict[int, np.ndarray]:
+def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list, name: str) -> dict[int, np.ndarray]:
     """Decode from the first frame, identifying frames by time stamp (or by count when the packets had none)."""
     frames: dict[int, np.ndarray] = {}
     position = index.index_of() if index.pts is not None else {}
@@ -223,9 +231,14 @@ def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex
     for frame in container.decode(stream):
         counter[0] += 1
         count += 1
-        # by time stamp where the demuxed packets had usable ones, else by count (decoders output frames in
-        # presentation order)
-        current = position.get(int(frame.pts), count) if frame.pts is not None else count
+        if not position:  # packets without usable time stamps: frames come out in presentation order
+            current = count
+        elif frame.pts is None:
+            raise VideoReadError(name, "a decoded frame has no time stamp although its packet had one")
+        elif int(frame.pts) not in position:
+            continue  # a frame the index leaves out (shown before the stream's first keyframe)
+        else:
+            current = position[int(frame.pts)]
         array = None
         while pos < len(wanted) and wanted[pos] <= current:
             if wanted[pos] == current:  # a wanted frame passed over (failed to decode) stays missing
@@ -260,9 +273,10 @@ def _numbered(first, frames, position: dict[int, int], counter: list):
     yield position[int(first.pts)], first
     for frame in frames:
         counter[0] += 1
-        if frame.pts is None or int(frame.pts) not in position:
+        if frame.pts is None:
             raise _SeekUntrusted
-        yield position[int(frame.pts)], frame
+        if int(frame.pts) in position:  # else a frame the index leaves out (before the first keyframe)
+            yield position[int(frame.pts)], frame
 
 
 def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list) -> dict[int, np.ndarray]:
@@ -370,7 +384,7 @@ def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, gene
     if frames is None or len(frames) < len(wanted):  # decode forward from the very start
         seekable = False
         container, stream = video_stream()
-        frames = _decode_forward(container, stream, wanted, index, _FrameConverter(stream), counter)
+        frames = _decode_forward(container, stream, wanted, index, _FrameConverter(stream), counter, name)
     if stats is not None:
         stats["decoded_frames"] = stats.get("decoded_frames", 0) + counter[0]
         stats["video_frames"] = index.num_frames
