@@ -335,12 +335,17 @@ def read_video_clips(
 
     Raises:
         VideoReadError: missing, empty, truncated or undecodable file, no video stream, or any decoder error.
+        ValueError: ``num_frames``, ``sampling_rate`` or ``num_clips`` below 1, or an unknown ``mode``.
     """
+    if num_frames < 1 or sampling_rate < 1 or num_clips < 1:  # caller errors stay ValueErrors
+        raise ValueError("num_frames, sampling_rate and num_clips must be >= 1")
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
     name = describe_video(video)
-    source = _load_source(video, name)
     opened: list[av.container.InputContainer] = []
     failure: tuple[str, str] | None = None
     try:
+        source = _load_source(video, name)
         indices, frames, wanted = _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, stats)
     except VideoReadError as e:
         failure = (e.path or name, e.reason)
