@@ -37,23 +37,27 @@ from adamae_hf.data import (
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
+    VideoReadError,
     build_processor,
     collate_finetuning,
     load_video_source,
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
+    NONFINITE_LOSS_POLICIES,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
+    check_training_arguments,
     confusion_matrix,
     format_results_table,
-    multiview_average,
     plot_confusion_matrix,
+    readable_predictions,
     save_json,
     write_predictions_csv,
 )
 from adamae_hf.presets import preset_config
+from adamae_hf.pretraining import ArgumentError, NonFiniteLossError
 
 
 logger = logging.getLogger(__name__)
@@ -74,8 +78,10 @@ class ModelArguments:
     model_preset: str = field(default="tiny", metadata={"help": "Model size when training from scratch."})
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "When training from scratch, preset fields to override (PretrainedConfig.update_from_string "
-                  "syntax, as run_pretraining.py), e.g. 'image_size=32,hidden_size=64,num_hidden_layers=2'."},
+        metadata={"help": "Config fields to override: of the preset when training from scratch, e.g. "
+                  "'image_size=32,hidden_size=64,num_hidden_layers=2'; of the checkpoint's config otherwise, e.g. "
+                  "'num_frames=16' (the fixed position table is rebuilt; a field that changes a weight's shape is "
+                  "refused)."},
     )  # fmt: skip
     drop_path_rate: float = field(default=0.1, metadata={"help": "Stochastic depth of the encoder."})
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (1.0 disables it)."})
@@ -149,6 +155,11 @@ class FinetuningTrainingArguments(TrainingArguments):
     dataloader_pin_memory: bool = field(
         default=torch.cuda.is_available(), metadata={"help": "Pin batches in memory (default: where CUDA is available)."}
     )
+    on_nonfinite_loss: str = field(
+        default="stop",
+        metadata={"help": "'stop' at the first NaN/inf training loss, naming the step, or 'continue' (the Trainer's "
+                  "own behaviour).", "choices": list(NONFINITE_LOSS_POLICIES)},
+    )  # fmt: skip
 
 
 def parse_args(args: list[str] | None = None):
@@ -236,20 +247,25 @@ def video_names(source, video_index: np.ndarray) -> list[str]:
     return [source[int(i)].name for i in video_index]
 
 
-def evaluate_split(trainer, dataset, source, label_names, output_dir: Path, prefix: str):
-    """Multi-view prediction on `dataset`: metrics (logged and saved), per-view logits averaged per video."""
+def evaluate_split(trainer, dataset, source, prefix: str, split: str):
+    """Multi-view prediction on `dataset`: metrics (logged and saved) and the per-video results of the readable
+    videos; unreadable ones (`--on_bad_video skip`) are reported and left out of everything."""
     output = trainer.predict(dataset, metric_key_prefix=prefix)
-    view_logits, video_index = output.predictions
-    probabilities = multiview_average(view_logits).numpy()
+    result = readable_predictions(output.predictions, output.label_ids)
+    if len(result.unreadable_index):
+        names = video_names(source, result.unreadable_index)
+        logger.warning(
+            "%d of %d %s videos unreadable, left out of the metrics, the confusion matrix and the predictions: %s",
+            len(names), len(names) + len(result.video_index), split, ", ".join(names),
+        )  # fmt: skip
     trainer.log_metrics(prefix, output.metrics)
     trainer.save_metrics(prefix, output.metrics)
-    return output, probabilities, np.asarray(video_index)
+    return output, result
 
 
 def main(args: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(args)
-    if model_args.config_overrides and model_args.model_name_or_path:
-        raise ValueError("--config_overrides applies to training from scratch, not with --model_name_or_path.")
+    check_training_arguments(training_args)
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
     synthetic = not data_args.has_dataset
 
@@ -304,6 +320,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     loaded = build_model_for_finetuning(
         model_path, label_names, config=scratch if model_path is None else None,
         drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        config_overrides=model_args.config_overrides if model_path is not None else None,
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
     )  # fmt: skip
     model, config = loaded.model, loaded.model.config
@@ -342,6 +359,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         compute_metrics=build_compute_metrics(label_names),
         layer_decay=model_args.layer_decay,
         mixup=mixup,
+        on_nonfinite_loss=training_args.on_nonfinite_loss,
     )
     output_dir = Path(training_args.output_dir)
     processor = build_processor(config.image_size)
@@ -359,24 +377,24 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval:
         logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
-        output, probabilities, video_index = evaluate_split(trainer, eval_dataset, eval_source, label_names, output_dir, "eval")
+        output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
         results.update(output.metrics)
-        references = np.asarray(output.label_ids)
-        matrix = confusion_matrix(probabilities.argmax(1), references, len(label_names))
+        matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
         save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
         figure = plot_confusion_matrix(
             matrix, label_names, output_dir / "confusion_matrix.png",
             title=f"Validation, {data_args.test_num_clips}x{data_args.test_num_crops} views: top-1 "
-            f"{output.metrics['eval_top1']:.1f} %",
+            f"{output.metrics.get('eval_top1', float('nan')):.1f} %",
         )  # fmt: skip
         logger.info("Confusion matrix: %s", figure)
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
         split = "test" if test_source is not eval_source else "validation"
-        output, probabilities, video_index = evaluate_split(trainer, test_dataset, test_source, label_names, output_dir, "test")
+        output, predictions = evaluate_split(trainer, test_dataset, test_source, "test", split)
         csv_path = write_predictions_csv(
-            output_dir / f"predictions_{split}.csv", probabilities, np.asarray(output.label_ids), video_names(test_source, video_index), label_names
+            output_dir / f"predictions_{split}.csv", predictions.probabilities, predictions.references,
+            video_names(test_source, predictions.video_index), label_names,
         )  # fmt: skip
         logger.info("Per-video predictions: %s", csv_path)
 
@@ -395,7 +413,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval and training_args.should_log:
         print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
-              f"{results.get('eval_samples', len(eval_dataset))} videos):")  # fmt: skip
+              f"{int(results.get('eval_videos', len(eval_dataset)))} videos"
+              + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
+              + "):")  # fmt: skip
         print(format_results_table(results, label_names))
     if training_args.should_log:
         print(f"\nOutputs in {output_dir.resolve()} ({time.perf_counter() - start:.0f} s)")
@@ -403,4 +423,15 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ArgumentError as error:
+        print(f"run_finetuning.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except NonFiniteLossError as error:
+        print(f"run_finetuning.py: {error}", file=sys.stderr)
+        sys.exit(1)
+    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
+        print(f"run_finetuning.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
+              "unreadable videos out)", file=sys.stderr)  # fmt: skip
+        sys.exit(1)

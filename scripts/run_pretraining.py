@@ -44,6 +44,7 @@ from adamae_hf.configuration_adamae import MASK_TYPES
 from adamae_hf.data import (
     PretrainingTransform,
     VideoClipDataset,
+    VideoReadError,
     build_processor,
     collate_pretraining,
     load_video_source,
@@ -193,7 +194,8 @@ def visualization_batch(dataset, count: int) -> torch.Tensor | None:
                 break
         else:
             item = dataset[i * max(1, len(dataset) // count) % len(dataset)]
-        items.append(item)
+        if item.get("readable", True):  # an unreadable video's placeholder is no picture
+            items.append(item)
     return collate_pretraining(items)["pixel_values"] if items else None
 
 
@@ -409,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                 step_in_epoch = skip_batches
             sums = torch.zeros(3, dtype=torch.float64)
             accumulated = torch.zeros(3, device=accelerator.device)
-            micro_batches, epoch_updates = 0, 0
+            micro_batches, epoch_updates, finite_updates = 0, 0, 0
             for batch in loader:
                 with accelerator.accumulate(model):
                     outputs = model(batch["pixel_values"])
@@ -446,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                 if micro_batches:
                     step_losses = (accumulated / micro_batches).cpu().double()
                     sums += step_losses
+                    finite_updates += 1
                     last_logs = {"loss": step_losses[0].item(), "reconstruction_loss": step_losses[1].item(),
                                  "sampling_loss": step_losses[2].item(), "lr": lr_scheduler.get_last_lr()[0]}  # fmt: skip
                     progress_bar.set_postfix(loss=f"{last_logs['loss']:.4f}", rec=f"{last_logs['reconstruction_loss']:.4f}",
@@ -478,11 +481,13 @@ def main(argv: list[str] | None = None) -> int:
                     break
 
             if epoch_updates:
-                means = sums / epoch_updates
+                # steps whose every batch had a non-finite loss (--on_nonfinite_loss skip) are no 0 in the mean
+                means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
                 accelerator.print(
                     f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
                     f"{epoch_updates} steps in {time.time() - epoch_start:.1f}s, lr {lr_scheduler.get_last_lr()[0]:.2e}"
-                    + (f", {nonfinite_skipped} non-finite batches skipped" if nonfinite_skipped else "")
+                    + (f", {nonfinite_skipped} non-finite batches skipped so far (the means are over the "
+                       f"{finite_updates} finite steps)" if nonfinite_skipped else "")
                 )
                 if args.with_tracking:
                     accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
@@ -539,4 +544,8 @@ if __name__ == "__main__":
         sys.exit(2)
     except P.NonFiniteLossError as error:
         print(f"run_pretraining.py: {error}", file=sys.stderr)
+        sys.exit(1)
+    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
+        print(f"run_pretraining.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
+              "unreadable videos out)", file=sys.stderr)  # fmt: skip
         sys.exit(1)

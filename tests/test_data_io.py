@@ -142,14 +142,22 @@ def test_bad_video_policy(data_synthetic_dir, data_bad_videos, case, caplog):
     with pytest.raises(VideoReadError, match=str(data_bad_videos[case])):
         VideoClipDataset(source, on_bad_video="raise", **kwargs)[1]
 
-    dataset = VideoClipDataset(source, on_bad_video="skip", **kwargs)
+    # training: another video is substituted (never zeros)
+    dataset = VideoClipDataset(source, on_bad_video="skip", **{**kwargs, "mode": "train"})
     with caplog.at_level(logging.WARNING, logger="adamae_hf.data.dataset"):
         items = [dataset[1], dataset[1]]
-    assert all(item["video_index"] == 2 and item["labels"] == 0 for item in items)  # substituted, not zeros
+    assert all(item["video_index"] == 2 and item["labels"] == 0 and item["readable"] for item in items)
     assert items[0]["pixel_values"].shape == (4, 3, 32, 32) and items[0]["pixel_values"].float().std() > 0
     assert dataset.num_skipped == 2
     warnings = [r for r in caplog.records if str(data_bad_videos[case]) in r.getMessage()]
     assert len(warnings) == 1  # once per file
+    # evaluation: the same video, flagged unreadable, so that it is left out rather than another counted twice
+    dataset = VideoClipDataset(source, on_bad_video="skip", **kwargs)
+    good = dataset[2]  # without a transform, a placeholder takes the shape of the last readable item
+    item = dataset[1]
+    assert item["video_index"] == 1 and item["labels"] == 1 and not item["readable"] and good["readable"]
+    assert item["pixel_values"].shape == good["pixel_values"].shape and not item["pixel_values"].any()
+    assert dataset.num_skipped == 1
 
 
 def test_bad_video_in_worker_names_file(data_synthetic_dir, data_bad_videos):

@@ -258,8 +258,6 @@ def test_config_overrides_use_the_pretraining_syntax():
     config = run_finetuning.scratch_config(args)
     assert (config.hidden_size, config.num_attention_heads, config.norm_pix_loss) == (64, 2, False)
     assert config.sampler_hidden_size == 64  # follows hidden_size, as in run_pretraining.py
-    with pytest.raises(ValueError, match="not with --model_name_or_path"):
-        run_finetuning.main(["--model_name_or_path", "x", "--config_overrides", "hidden_size=64", *COMMON_ARGS])
 
 
 def test_pin_memory_only_where_cuda_is(tmp_path):

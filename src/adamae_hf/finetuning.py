@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from transformers import EvalPrediction, PretrainedConfig, Trainer
 from .configuration_adamae import AdaMAEConfig
 from .modeling_adamae import AdaMAEForVideoClassification, quiet_load_report
 from .optimization import parameter_groups
+from .pretraining import ArgumentError, NonFiniteLossError
 
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,47 @@ def _summarise_dropped(keys: Sequence[str]) -> str:
     return ", ".join(f"{name} ({count} tensors)" for name, count in sorted(parts.items()))
 
 
+def _config_changes(config_dict: dict[str, Any], model_type: str | None, config_overrides: str | None) -> dict[str, Any]:
+    """The fields `config_overrides` changes in the checkpoint's config (typed by `update_from_string`), logged."""
+    if not config_overrides:
+        return {}
+    if model_type == "videomae":
+        from transformers import VideoMAEConfig as config_class
+    elif model_type == "adamae":
+        config_class = AdaMAEConfig
+    else:
+        return {}  # the caller reports the unknown checkpoint type
+    config = config_class.from_dict({k: v for k, v in config_dict.items() if k not in ("model_type", "transformers_version")})
+    before = config.to_dict()
+    try:
+        config.update_from_string(config_overrides)
+    except (ValueError, TypeError) as error:
+        raise ArgumentError(f"--config_overrides {config_overrides!r}: {error}") from None
+    changes = {key: value for key, value in config.to_dict().items() if before.get(key) != value}
+    if changes:
+        logger.warning(
+            "--config_overrides changes the checkpoint's config: %s%s.",
+            ", ".join(f"{key} {before.get(key)!r} -> {value!r}" for key, value in changes.items()),
+            " (the fixed sinusoidal position table is rebuilt for the new token count)"
+            if {"num_frames", "image_size", "patch_size", "tubelet_size"} & set(changes) else "",
+        )  # fmt: skip
+    return changes
+
+
+@contextlib.contextmanager
+def _overrides_must_fit(changes: dict[str, Any], path) -> Iterator[None]:
+    """Turns a weight-shape error of `from_pretrained` under config overrides into an [`ArgumentError`] naming them."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as error:
+        if not changes:
+            raise
+        raise ArgumentError(
+            f"--config_overrides {changes} do not fit the weights of {str(path)!r} (a changed size needs matching "
+            f"weights; --ignore_mismatched_sizes re-initialises them): {error}"
+        ) from error
+
+
 def build_model_for_finetuning(
     model_name_or_path: str | os.PathLike | None,
     label_names: Sequence[str],
@@ -90,6 +133,7 @@ def build_model_for_finetuning(
     config: AdaMAEConfig | None = None,
     drop_path_rate: float = 0.1,
     ignore_mismatched_sizes: bool = False,
+    config_overrides: str | None = None,
     **hub_kwargs: Any,
 ) -> LoadedModel:
     """
@@ -104,12 +148,17 @@ def build_model_for_finetuning(
       [`AdaMAEForVideoClassification.from_videomae`], mean pooling, same head rule as above;
     - `model_name_or_path=None`: a fresh model of `config` (training from scratch).
 
-    `drop_path_rate` sets stochastic depth (0.1 in the released recipe). `hub_kwargs` (`cache_dir`, `revision`,
-    `token`) go to `from_pretrained`.
+    `drop_path_rate` sets stochastic depth (0.1 in the released recipe). `config_overrides` (`"num_frames=16"`,
+    the format of `PretrainedConfig.update_from_string`) changes the checkpoint's config before its weights are
+    loaded, as `from_pretrained(..., num_frames=16)` does: the fixed sinusoidal position table is rebuilt for the
+    new token count; a field that changes a weight's shape fails (unless `ignore_mismatched_sizes`). `hub_kwargs`
+    (`cache_dir`, `revision`, `token`) go to `from_pretrained`.
 
     Raises:
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
-            architectures), or a class-count mismatch without `ignore_mismatched_sizes`.
+            architectures), a class-count mismatch without `ignore_mismatched_sizes`, or (as [`ArgumentError`], a
+            `ValueError`) `config_overrides` that name no config field, have the wrong type, or do not fit the
+            checkpoint's weights.
     """
     labels = _label_maps(label_names)
     if model_name_or_path is None:
@@ -128,14 +177,15 @@ def build_model_for_finetuning(
     old_num_labels = len(config_dict["id2label"]) if config_dict.get("id2label") else None
     is_classifier = any(name.endswith("ForVideoClassification") for name in architectures)
 
+    changes = _config_changes(config_dict, model_type, config_overrides)
     if model_type == "adamae":
         pretraining = not is_classifier
         if not pretraining:
             _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
-        overrides = {**labels, "drop_path_rate": drop_path_rate}
+        overrides = {**changes, **labels, "drop_path_rate": drop_path_rate}
         if pretraining:
             overrides["use_mean_pooling"] = True
-        with quiet_load_report():  # what is dropped and new is logged below, in one line
+        with quiet_load_report(), _overrides_must_fit(changes, model_name_or_path):  # logged below, in one line
             model, info = AdaMAEForVideoClassification.from_pretrained(
                 model_name_or_path, ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=True,
                 **overrides, **hub_kwargs,
@@ -157,10 +207,10 @@ def build_model_for_finetuning(
 
         if is_classifier:
             _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
-        with quiet_load_report():  # logged below, in one line
+        with quiet_load_report(), _overrides_must_fit(changes, model_name_or_path):  # logged below, in one line
             videomae, info = VideoMAEForVideoClassification.from_pretrained(
                 model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
-                output_loading_info=True, **labels, **hub_kwargs,
+                output_loading_info=True, **{**changes, **labels}, **hub_kwargs,
             )  # fmt: skip
         model = AdaMAEForVideoClassification.from_videomae(videomae, drop_path_rate=drop_path_rate)
         dropped, new = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
@@ -325,6 +375,27 @@ def format_results_table(metrics: dict[str, float], label_names: Sequence[str], 
 # ---------------------------------------------------------------------------------------------------------------
 # Trainer
 # ---------------------------------------------------------------------------------------------------------------
+NONFINITE_LOSS_POLICIES = ("stop", "continue")
+
+# `TrainingArguments` values the multi-view evaluation cannot work with: (the value it needs, why).
+_REQUIRED_TRAINING_ARGUMENTS = {
+    "remove_unused_columns": (False, "the batches carry `video_index`, which is no model input: the Trainer would "
+                              "drop it and evaluation could not group the views of each video"),
+    "prediction_loss_only": (False, "evaluation needs the per-view logits to average them per video"),
+    "eval_do_concat_batches": (True, "the per-view logits of all batches are averaged per video at once"),
+    "batch_eval_metrics": (False, "the per-video metrics need every view of every video at once"),
+    "group_by_length": (False, "videos have no token length to group by"),
+}  # fmt: skip
+
+
+def check_training_arguments(args) -> None:
+    """Refuse, before any training, `TrainingArguments` that [`VideoClassificationTrainer`] cannot honour: raises
+    [`ArgumentError`] (a `ValueError`) naming the option and why."""
+    for name, (needed, why) in _REQUIRED_TRAINING_ARGUMENTS.items():
+        if hasattr(args, name) and getattr(args, name) != needed:
+            raise ArgumentError(f"--{name} {getattr(args, name)} is not supported: {why}. Leave it at {needed}.")
+
+
 class VideoClassificationTrainer(Trainer):
     """
     `Trainer` for [`AdaMAEForVideoClassification`] with the released fine-tuning recipe.
@@ -335,19 +406,26 @@ class VideoClassificationTrainer(Trainer):
             position embeddings). `None` or 1.0 disables it.
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
             labels); its soft `(B, num_labels)` targets go to the model's `labels`. `None`: plain class ids.
+        on_nonfinite_loss: `"stop"` (default) raises [`NonFiniteLossError`] naming the step at the first NaN / inf
+            training loss, before it reaches the weights; `"continue"` is the `Trainer`'s own behaviour (train on;
+            `logging_nan_inf_filter` keeps the logged loss finite).
 
-    Batches hold `pixel_values`, `labels` and `video_index` (the data package's `collate_finetuning`); evaluation
-    batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and returns the
-    per-view logits `(B, V, C)` and the video indices, which `compute_metrics` reduces with [`multiview_average`].
-    `remove_unused_columns` must be `False` (the video indices are not a model input).
+    Batches hold `pixel_values`, `labels`, `video_index` and `readable` (the data package's `collate_finetuning`);
+    evaluation batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and
+    returns the per-view logits `(B, V, C)`, the video indices and the readable flags, which `compute_metrics`
+    reduces with [`readable_predictions`]: unreadable videos (placeholders of a dataset with `on_bad_video="skip"`)
+    are left out of the loss and the metrics. `remove_unused_columns` must be `False` (these are no model inputs).
     """
 
     loss_is_scaled_for_ga = False  # the model returns a per-batch mean
 
-    def __init__(self, *args, layer_decay: float | None = 0.75, mixup=None, **kwargs):
+    def __init__(self, *args, layer_decay: float | None = 0.75, mixup=None, on_nonfinite_loss: str = "stop", **kwargs):
+        if on_nonfinite_loss not in NONFINITE_LOSS_POLICIES:
+            raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_POLICIES}, got {on_nonfinite_loss!r}")
         super().__init__(*args, **kwargs)
         self.layer_decay = None if layer_decay in (None, 1.0) else layer_decay
         self.mixup = mixup
+        self.on_nonfinite_loss = on_nonfinite_loss
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -362,39 +440,76 @@ class VideoClassificationTrainer(Trainer):
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = {k: v for k, v in inputs.items() if k != "video_index"}
+        inputs = {k: v for k, v in inputs.items() if k not in ("video_index", "readable")}
         if model.training and self.mixup is not None and "labels" in inputs:
             inputs = self.mixup(inputs)
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        loss = result[0] if return_outputs else result
+        if model.training and self.on_nonfinite_loss == "stop" and not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.detach().float().mean().item()}) at optimisation step "
+                f"{self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}); lower the learning rate, set "
+                "--max_grad_norm, or pass --on_nonfinite_loss continue"
+            )
+        return result
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         pixel_values, labels = inputs["pixel_values"], inputs.get("labels")
-        video_index = inputs.get("video_index")
+        video_index, readable = inputs.get("video_index"), inputs.get("readable")
         if pixel_values.ndim == 5:  # one view per video
             pixel_values = pixel_values.unsqueeze(1)
         batch, views = pixel_values.shape[:2]
         with torch.no_grad(), self.compute_loss_context_manager():
             logits = model(pixel_values=pixel_values.flatten(0, 1)).logits.float()
         logits = logits.view(batch, views, -1)
+        if readable is None:
+            readable = torch.ones(batch, dtype=torch.bool, device=logits.device)
         loss = None
-        if labels is not None:
-            probabilities = multiview_average(logits)
-            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels.long()).detach()
+        if labels is not None and readable.any():
+            probabilities = multiview_average(logits[readable])
+            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels[readable].long()).detach()
         if prediction_loss_only:
             return loss, None, None
         if video_index is None:
             video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
-        return loss, (logits, video_index), labels
+        return loss, (logits, video_index, readable.long()), labels  # integers gather on every backend
+
+
+@dataclass
+class VideoPredictions:
+    """Per-video results of a multi-view prediction, readable videos only (see [`readable_predictions`])."""
+
+    probabilities: np.ndarray  # (N, C) multi-view averaged
+    references: np.ndarray | None  # (N,) class ids
+    video_index: np.ndarray  # (N,) dataset indices
+    unreadable_index: np.ndarray  # (M - N,) dataset indices of the videos left out
+
+
+def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
+    """Split the `Trainer`'s concatenated `(view logits, video_index, readable)` predictions of
+    [`VideoClassificationTrainer`] into per-video probabilities of the readable videos and the indices of the
+    unreadable ones. Each dataset item is one video, so no video is counted twice."""
+    if not isinstance(predictions, (tuple, list)):
+        predictions = (predictions,)
+    view_logits = np.asarray(predictions[0])
+    count = view_logits.shape[0]
+    video_index = np.asarray(predictions[1]) if len(predictions) > 1 else np.arange(count)
+    readable = np.asarray(predictions[2], dtype=bool) if len(predictions) > 2 else np.ones(count, dtype=bool)
+    references = np.asarray(label_ids)[readable] if label_ids is not None else None
+    probabilities = multiview_average(torch.as_tensor(view_logits[readable])).numpy()
+    return VideoPredictions(probabilities, references, video_index[readable], video_index[~readable])
 
 
 def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
     """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`]."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        view_logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        probabilities = multiview_average(torch.as_tensor(view_logits))
-        return compute_video_metrics(probabilities, prediction.label_ids, label_names, top_k)
+        result = readable_predictions(prediction.predictions, prediction.label_ids)
+        counts = {"videos": len(result.video_index), "unreadable_videos": len(result.unreadable_index)}
+        if not len(result.video_index):
+            return counts
+        return {**compute_video_metrics(result.probabilities, result.references, label_names, top_k), **counts}
 
     return compute_metrics
 
@@ -414,11 +529,13 @@ __all__ = [
     "VideoClassificationTrainer",
     "build_compute_metrics",
     "build_model_for_finetuning",
+    "check_training_arguments",
     "compute_video_metrics",
     "confusion_matrix",
     "format_results_table",
     "load_video_accuracy",
     "multiview_average",
     "plot_confusion_matrix",
+    "readable_predictions",
     "write_predictions_csv",
 ]

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -255,13 +256,36 @@ class SeededClipDataset(Dataset):
 
 
 def ignore_signals_worker_init(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: the data package's seeding, and workers leave SIGINT/SIGTERM to the main process
-    (which checkpoints, then shuts them down)."""
+    """DataLoader `worker_init_fn`: the data package's seeding; workers leave Ctrl-C (SIGINT) and a SIGTERM sent to
+    the whole job (a cluster's pre-emption notice) to the main process, which checkpoints, then shuts them down.
+
+    A SIGTERM from the main process itself still ends a worker at once: that is how the DataLoader and the
+    interpreter's exit (`multiprocessing` terminates live daemonic children, then joins them) stop workers, e.g.
+    after an exception left the training loop. Ignoring every SIGTERM made that join wait forever.
+    """
     from .data import seed_worker
 
     seed_worker(worker_id)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_on_sigterm_from_parent()
+
+
+def _exit_on_sigterm_from_parent() -> None:
+    """Block SIGTERM in this (single-threaded, freshly started) worker and wait for it in a daemon thread that ends
+    the process when the sender is the parent, or when the parent is gone. Where `signal.sigwaitinfo` does not exist
+    (not Linux) SIGTERM keeps its default action: any SIGTERM ends the worker."""
+    if not hasattr(signal, "sigwaitinfo"):
+        return
+    parent = os.getppid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads started from here on inherit the mask
+
+    def wait() -> None:
+        while True:
+            info = signal.sigwaitinfo({signal.SIGTERM})
+            if info.si_pid == parent or os.getppid() != parent:
+                os._exit(0)  # an orderly stop the parent asked for (exit code 0: the DataLoader reports no failure)
+
+    threading.Thread(target=wait, name="sigterm-from-parent", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------------------------------

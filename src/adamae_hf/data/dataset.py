@@ -50,7 +50,7 @@ def seed_worker(worker_id: int) -> None:
 class VideoClipDataset(Dataset):
     """Map-style dataset of transformed clips from a :class:`VideoSource`.
 
-    Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int}``; with
+    Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int, "readable": bool}``; with
     ``num_clips=K`` and a transform making S spatial crops (``EvalTransform(num_crops=S)``),
     ``pixel_values`` is ``(K * S, T, C, H, W)``.
 
@@ -60,7 +60,9 @@ class VideoClipDataset(Dataset):
         transform: callable on uint8 ``(K, T, H, W, C)`` -> float ``(V, T, C, H, W)`` (``transforms.py``).
         mode: ``"train"`` (random clip start) or ``"eval"`` (``num_clips`` evenly spaced clips).
         on_bad_video: ``"raise"`` a :class:`VideoReadError` naming the file, or ``"skip"``: warn once per
-            file, count it in ``num_skipped`` and return another video (the next index) instead.
+            file and count it in ``num_skipped``; then ``mode="train"`` returns another video (the next index)
+            instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
+            video, so that evaluation leaves it out and never counts another video twice.
         seed: seeds the temporal sampling (mixed with rank, worker id and epoch; see :func:`seed_worker`).
     """
 
@@ -94,6 +96,7 @@ class VideoClipDataset(Dataset):
         self.num_skipped = 0
         self._warned: set[str] = set()
         self._generator: torch.Generator | None = None
+        self._item_shape: torch.Size | None = None  # of the last readable item (placeholders without a transform)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the temporal sampling stream (call before each epoch; workers see it when they start)."""
@@ -121,7 +124,21 @@ class VideoClipDataset(Dataset):
             pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
         else:
             pixel_values = clips.permute(0, 1, 4, 2, 3) if self.num_clips > 1 else clips[0].permute(0, 3, 1, 2)
-        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index}
+        self._item_shape = pixel_values.shape
+        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": True}
+
+    def placeholder(self, sample: VideoSample, index: int) -> dict[str, Any]:
+        """The item of a video that could not be read, for evaluation to leave out: zeros shaped like a readable
+        video's item, ``"readable": False``. The shape is the transform's output (its crop size does not depend
+        on the video); without a transform, that of the last readable item (16 x 16 frames before any)."""
+        if self.transform is not None:
+            clips = torch.zeros((self.num_clips, self.num_frames, 16, 16, 3), dtype=torch.uint8)
+            pixel_values = torch.zeros_like(self.transform(clips if self.num_clips > 1 else clips[0]))
+        else:
+            single = (self.num_frames, 3, 16, 16)
+            shape = self._item_shape or ((self.num_clips, *single) if self.num_clips > 1 else single)
+            pixel_values = torch.zeros(shape, dtype=torch.uint8)
+        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
 
     def _skip(self, error: VideoReadError, name: str) -> None:
         self.num_skipped += 1
@@ -142,6 +159,8 @@ class VideoClipDataset(Dataset):
                 if self.on_bad_video == "raise":
                     raise
                 self._skip(error, sample.name)
+                if self.mode == "eval":
+                    return self.placeholder(sample, current)
         raise RuntimeError(
             f"{_MAX_SUBSTITUTIONS + 1} bad videos in a row from index {index} "
             f"(e.g. {sample.name!r}); check the data source"
@@ -186,12 +205,13 @@ def collate_pretraining(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 def collate_finetuning(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """-> ``{"pixel_values": (B, T, C, H, W), "labels": (B,), "video_index": (B,)}``; evaluation items with
-    ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``."""
+    """-> ``{"pixel_values": (B, T, C, H, W), "labels": (B,), "video_index": (B,), "readable": (B,) bool}``;
+    evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``."""
     return {
         "pixel_values": torch.stack([item["pixel_values"] for item in batch]),
         "labels": torch.tensor([item["labels"] for item in batch], dtype=torch.long),
         "video_index": torch.tensor([item["video_index"] for item in batch], dtype=torch.long),
+        "readable": torch.tensor([item.get("readable", True) for item in batch], dtype=torch.bool),
     }
 
 

@@ -1,0 +1,330 @@
+"""Failure behaviour of the scripts (issue 11): no hangs, no silently wrong metrics, no silently ignored options.
+
+- Every exception that leaves a training loop ends the process promptly with DataLoader workers alive: each case
+  runs a script in a subprocess with `--dataloader_num_workers 2` and must exit non-zero within 60 s, naming the
+  cause (and the file, for a video error). Before the fix, pre-training with a bad video hung forever: the workers
+  ignored SIGTERM, so the terminate at interpreter exit could not end them.
+- Evaluation leaves unreadable videos out (never counts another twice); epoch means average finite steps only.
+- Trainer options the scripts cannot honour are refused; `--config_overrides num_frames=16` on a checkpoint is applied.
+- `pipeline("video-classification")` scores a clip as the evaluation does where both take the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAIN = ROOT / "scripts" / "run_pretraining.py"
+FINETUNE = ROOT / "scripts" / "run_finetuning.py"
+TINY = (
+    "image_size=32,patch_size=8,num_frames=4,hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"
+    "intermediate_size=64,decoder_hidden_size=32,decoder_num_hidden_layers=1,decoder_num_attention_heads=2,"
+    "decoder_intermediate_size=64,sampler_num_attention_heads=2"
+)
+LIMIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def data_with_bad_video(data_synthetic_dir, tmp_path_factory):
+    """The tiny synthetic dataset plus a zero-byte mp4 in every training class, so that the first batch hits one."""
+    root = tmp_path_factory.mktemp("bad_data") / "data"
+    shutil.copytree(data_synthetic_dir, root)
+    for folder in (root / "train").iterdir():
+        if folder.is_dir():
+            (folder / "zz_empty.mp4").write_bytes(b"")
+    return root
+
+
+def run_script(script: Path, argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    try:
+        return subprocess.run([sys.executable, str(script), *argv], env=env, capture_output=True, text=True,
+                                timeout=LIMIT_S)  # fmt: skip
+    except subprocess.TimeoutExpired as error:  # the process is killed by subprocess.run
+        pytest.fail(f"{script.name} did not exit within {LIMIT_S} s; output:\n{(error.stderr or b'')[-3000:]}")
+
+
+def pretrain_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data / "train"), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "--num_visualizations", "0",
+        "--sampling_rate", "2", "--max_train_steps", "30", "--checkpointing_steps", "1000", *extra,
+    ]  # fmt: skip
+
+
+def finetune_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "True", "--report_to", "none",
+        "--do_train", "--max_steps", "30", "--save_strategy", "no", "--sampling_rate", "2", "--no_rand_augment",
+        "--mixup", "0", "--cutmix", "0", "--random_erasing", "0", "--warmup_steps", "0", *extra,
+    ]  # fmt: skip
+
+
+def test_pretraining_bad_video_exits(data_with_bad_video, tmp_path):
+    result = run_script(PRETRAIN, pretrain_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+    assert "empty file" in result.stderr
+
+
+def test_pretraining_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "stop",
+                         "--base_learning_rate", "1e32", "--num_warmup_steps", "0")  # fmt: skip
+    result = run_script(PRETRAIN, argv, tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "non-finite loss" in result.stderr and "optimisation step" in result.stderr, result.stderr[-3000:]
+
+
+def test_finetuning_bad_video_exits(data_with_bad_video, tmp_path):
+    result = run_script(FINETUNE, finetune_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+
+
+def test_finetuning_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
+    argv = finetune_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "stop",
+                         "--learning_rate", "1e32", "--max_grad_norm", "0")  # fmt: skip
+    result = run_script(FINETUNE, argv, tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "non-finite loss" in result.stderr, result.stderr[-3000:]
+
+
+def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
+    """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
+    main process, which saves a checkpoint and exits with 143."""
+    import signal
+
+    from adamae_hf import pretraining as P
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--max_train_steps", "100000")
+    process = subprocess.Popen([sys.executable, str(PRETRAIN), *argv], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Running training" in line:
+                break
+        time.sleep(4.0)
+        os.killpg(process.pid, signal.SIGTERM)
+        rest, _ = process.communicate(timeout=LIMIT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert process.returncode == 143, output[-3000:]
+    assert "Stopped by a signal" in output
+    latest = P.find_latest_checkpoint(tmp_path / "out")
+    assert latest is not None and P.TrainingState.load(latest).completed_steps >= 1
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+@pytest.fixture(scope="module")
+def data_with_bad_validation_video(data_synthetic_dir, tmp_path_factory):
+    """The tiny synthetic dataset (8 validation videos) plus one zero-byte validation video: 9 of which 1 bad."""
+    root = tmp_path_factory.mktemp("bad_validation") / "data"
+    shutil.copytree(data_synthetic_dir, root)
+    (root / "validation" / "left" / "left_9999.mp4").write_bytes(b"")
+    return root
+
+
+def finetuning_main(data: Path, out: Path, *extra: str):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_finetuning
+
+    return run_finetuning.main([
+        "--train_dir", str(data), "--config_overrides", TINY, "--output_dir", str(out), "--report_to", "none",
+        "--per_device_eval_batch_size", "4", "--dataloader_num_workers", "0", "--sampling_rate", "2",
+        "--test_num_clips", "2", "--test_num_crops", "1", *extra,
+    ])  # fmt: skip
+
+
+def test_evaluation_leaves_unreadable_videos_out(data_with_bad_validation_video, tmp_path, caplog):
+    import csv
+    import json
+    import logging
+
+    out = tmp_path / "eval"
+    with caplog.at_level(logging.WARNING):
+        results = finetuning_main(data_with_bad_validation_video, out, "--do_eval", "--do_predict", "--on_bad_video", "skip")
+    assert "1 of 9 validation videos unreadable, left out" in caplog.text and "left_9999.mp4" in caplog.text
+    assert results["eval_videos"] == 8 and results["eval_unreadable_videos"] == 1
+    matrix = json.loads((out / "confusion_matrix.json").read_text())["matrix"]
+    assert sum(map(sum, matrix)) == 8
+    with open(out / "predictions_validation.csv") as file:
+        rows = list(csv.DictReader(file))
+    names = [row["video"] for row in rows]
+    assert len(names) == 8 == len(set(names)) and not any(name.endswith("left_9999.mp4") for name in names)
+    top1 = 100.0 * sum(row["label"] == row["prediction"] for row in rows) / len(rows)
+    assert results["eval_top1"] == pytest.approx(top1)  # the metric is over the 8 readable videos, each once
+
+
+def test_evaluation_fails_on_unreadable_video_under_raise(data_with_bad_validation_video, tmp_path):
+    from adamae_hf.data import VideoReadError
+
+    with pytest.raises(VideoReadError, match="left_9999.mp4"):
+        finetuning_main(data_with_bad_validation_video, tmp_path / "eval", "--do_eval", "--on_bad_video", "raise")
+
+
+def test_epoch_means_count_only_finite_steps(data_synthetic_dir, tmp_path, capsys):
+    """With --on_nonfinite_loss skip, skipped steps are not zeros in the epoch mean; an epoch of skipped steps is NaN."""
+    import importlib.util
+    import re
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    spec = importlib.util.spec_from_file_location("run_pretraining", PRETRAIN)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "skip", "--base_learning_rate",
+                         "1e32", "--num_warmup_steps", "0", "--max_train_steps", "12", "--with_tracking")  # fmt: skip
+    argv[argv.index("--dataloader_num_workers") + 1] = "0"
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    try:
+        assert script.main(argv) == 0
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    printed = capsys.readouterr().out
+    epochs = dict(re.findall(r"epoch (\d+): loss (\S+) ", printed))
+    assert set(epochs) == {"0", "1"}, printed
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((tmp_path / "out" / "runs").rglob("events.out.tfevents*")).parent))
+    events.Reload()
+    steps = {e.step: e.value for e in events.Scalars("train/loss")}  # finite steps only
+    assert 1 <= len(steps) < 6, steps  # the huge learning rate makes the loss non-finite after the first step(s)
+    assert float(epochs["0"]) == pytest.approx(sum(steps.values()) / len(steps), rel=1e-3)
+    assert epochs["1"] == "nan"
+
+
+# ----------------------------------------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--remove_unused_columns", "True"], "--remove_unused_columns True is not supported: the batches carry `video_index`"),
+        (["--prediction_loss_only", "True"], "--prediction_loss_only True is not supported"),
+        (["--batch_eval_metrics", "True"], "--batch_eval_metrics True is not supported"),
+    ],
+)
+def test_unhonourable_trainer_options_are_refused_before_training(data_synthetic_dir, tmp_path, extra, message):
+    from adamae_hf.pretraining import ArgumentError
+
+    out = tmp_path / "refused"
+    with pytest.raises(ArgumentError, match=message.replace("(", r"\(")):
+        finetuning_main(data_synthetic_dir, out, "--do_train", "--max_steps", "1", *extra)
+    assert not (out / "model.safetensors").exists()
+
+
+def test_num_frames_override_rebuilds_the_position_table(tmp_path):
+    """`--config_overrides num_frames=16` on an 8-frame checkpoint trains on 16 frames, exactly as
+    `from_pretrained(..., num_frames=16)` builds the model; a field that changes a weight's shape is refused."""
+    from adamae_hf import AdaMAEForPreTraining, AdaMAEForVideoClassification
+    from adamae_hf.finetuning import build_model_for_finetuning
+    from adamae_hf.presets import preset_config
+
+    config = preset_config("tiny", image_size=32, num_frames=8, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                           decoder_num_attention_heads=2, sampler_num_attention_heads=2)  # fmt: skip
+    AdaMAEForPreTraining(config).save_pretrained(tmp_path / "ckpt")
+    loaded = build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="num_frames=16")
+    model = loaded.model
+    assert model.config.num_frames == 16
+    reference = AdaMAEForVideoClassification.from_pretrained(tmp_path / "ckpt", num_frames=16, num_labels=2)
+    table = model.adamae.embeddings.position_embeddings
+    assert table.shape == reference.adamae.embeddings.position_embeddings.shape == (1, 2 * config.num_tokens, 32)
+    torch.testing.assert_close(table, reference.adamae.embeddings.position_embeddings)
+    assert model(torch.randn(1, 16, 3, 32, 32)).logits.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"--config_overrides .*hidden_size.* do not fit the weights"):
+        build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="hidden_size=64,num_attention_heads=2")
+    with pytest.raises(ValueError, match=r"--config_overrides 'no_such_field=1'"):
+        build_model_for_finetuning(tmp_path / "ckpt", ["a", "b"], config_overrides="no_such_field=1")
+
+
+# ----------------------------------------------------------------------------------------------- inference
+def test_pipeline_scores_match_evaluation_on_one_clip(data_synthetic_dir, tmp_path):
+    """`pipeline("video-classification")` on a checkpoint saved by run_finetuning.py scores a video as our evaluation
+    does where both take the same frames: a video of exactly `num_frames` frames (the pipeline takes frames
+    0 .. num_frames - 1 at its default frame_sampling_rate=1; evaluation with 1 clip centres it on the same frames),
+    1 centre crop. How the two differ otherwise is in the README (Data > Inference and evaluation)."""
+    from transformers import pipeline
+
+    from adamae_hf import AdaMAEForVideoClassification
+    from adamae_hf.data import EvalTransform, VideoClipDataset, build_processor, load_video_source
+    from adamae_hf.presets import preset_config
+
+    torch.manual_seed(0)
+    config = preset_config("tiny", image_size=32, num_frames=16, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, num_labels=4,
+                           id2label={i: name for i, name in enumerate(["down", "left", "right", "up"])})  # fmt: skip
+    model = AdaMAEForVideoClassification(config).eval()
+    torch.nn.init.normal_(model.classifier.weight, std=2.0)  # scores far from uniform: frames matter
+    model.save_pretrained(tmp_path / "ckpt")
+    build_processor(32).save_pretrained(tmp_path / "ckpt")
+
+    source = load_video_source(data_dir=data_synthetic_dir, split="validation")
+    dataset = VideoClipDataset(source, num_frames=16, sampling_rate=1, transform=EvalTransform(32, num_crops=1),
+                               mode="eval", num_clips=1)  # fmt: skip
+    item = dataset[0]
+    with torch.no_grad():
+        ours = model(item["pixel_values"][None]).logits.softmax(-1)[0]
+    classifier = pipeline("video-classification", model=str(tmp_path / "ckpt"))
+    scores = {p["label"]: p["score"] for p in classifier(source[0].video, top_k=4)}
+    theirs = torch.tensor([scores[config.id2label[i]] for i in range(4)])
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=0)
+    with torch.no_grad():  # other frames (the clip reversed) would be told apart at this tolerance
+        other = model(item["pixel_values"].flip(0)[None]).logits.softmax(-1)[0]
+    assert (other - ours).abs().max() > 1e-3
+
+
+def test_finetuning_script_trains_on_the_overridden_num_frames(data_synthetic_dir, tmp_path):
+    from adamae_hf import AdaMAEForPreTraining
+    from adamae_hf.presets import preset_config
+
+    config = preset_config("tiny", image_size=32, num_frames=8, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                           decoder_num_attention_heads=2, sampler_num_attention_heads=2)  # fmt: skip
+    AdaMAEForPreTraining(config).save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "out"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_finetuning
+
+    run_finetuning.main([
+        "--model_name_or_path", str(tmp_path / "ckpt"), "--config_overrides", "num_frames=16", "--train_dir",
+        str(data_synthetic_dir), "--output_dir", str(out), "--report_to", "none", "--do_train", "--max_steps", "1",
+        "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0", "--sampling_rate", "1",
+        "--no_rand_augment", "--save_strategy", "no",
+    ])  # fmt: skip
+    import json
+
+    assert json.loads((out / "config.json").read_text())["num_frames"] == 16
+
+
+def test_pretraining_bug_in_a_worker_exits(data_synthetic_dir, tmp_path):
+    """Any exception, not only the typed ones: a bug raised inside a DataLoader worker also ends the run at once,
+    with its traceback (before the fix, this hung like the bad video)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import runpy, sys\n"
+        "from adamae_hf.data import VideoClipDataset\n"
+        "def load(self, sample, index):\n"
+        "    raise RuntimeError('injected bug in the data pipeline')\n"
+        "VideoClipDataset.load = load\n"
+        f"sys.argv = [{str(PRETRAIN)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(PRETRAIN)!r}, run_name='__main__')\n"
+    )
+    result = run_script(probe, pretrain_argv(data_synthetic_dir, tmp_path / "out"), tmp_path)
+    assert result.returncode != 0 and "injected bug in the data pipeline" in result.stderr, result.stderr[-3000:]
