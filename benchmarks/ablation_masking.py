@@ -74,7 +74,7 @@ def run_arm(arm: str, seed: int, work_dir: Path, extra_finetuning: list[str]) ->
     finetuned = folder / "finetune"
     result["finetuning_seconds"] = run(
         [sys.executable, "scripts/run_finetuning.py", "--seed", str(seed), "--output_dir", str(finetuned),
-         "--overwrite_output_dir", "--disable_tqdm", "True", *finetune_from, *extra_finetuning],
+         "--disable_tqdm", "True", *finetune_from, *extra_finetuning],
         folder / "finetune.log",
     )  # fmt: skip
     eval_results = json.loads((finetuned / "eval_results.json").read_text())

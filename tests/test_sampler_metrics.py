@@ -137,3 +137,51 @@ def test_sampler_focus_needs_a_sampler():
     model = AdaMAEForPreTraining(AdaMAEConfig(**{**tiny_model().config.to_dict(), "mask_type": "tube"}))
     with pytest.raises(ValueError, match="adaptive"):
         sampler_focus(model, torch.randn(1, 4, 3, 16, 16))
+
+
+def synthetic_batch(count: int, split: int, size: int = 32, frames: int = 4):
+    """In-memory clips of the embedded synthetic dataset (no video encoding): every 4th of 16 frames."""
+    import numpy as np
+
+    from adamae_hf.data.synthetic import MOTIONS, render_clip
+
+    videos, masks = zip(*(render_clip(np.random.default_rng([0, split, i]), MOTIONS[i % 8], 16, size, size)
+                          for i in range(count)))  # fmt: skip
+    step = 16 // frames
+    video = torch.from_numpy(np.stack(videos)[:, ::step]).permute(0, 1, 4, 2, 3).float() / 255
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
+    return (video - mean) / std, torch.from_numpy(np.stack(masks)[:, ::step])
+
+
+def test_the_sampler_learns_to_focus_on_the_moving_object():
+    """Behaviour: 160 AdamW steps of pre-training on synthetic clips move the sampler's probability onto the moving
+    object. Measured: object-mass ratio 1.35 -> 2.02, motion correlation 0.05 -> 0.52, error ratio 1.02 -> 3.37
+    (object tokens become the hard ones once the static background is learnt), reconstruction loss 1.48 -> 0.51."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    from adamae_hf.optimization import build_adamw
+
+    torch.manual_seed(0)
+    config = AdaMAEConfig(
+        image_size=32, patch_size=4, num_frames=4, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=256, decoder_hidden_size=32, decoder_num_hidden_layers=1, decoder_num_attention_heads=4,
+        decoder_intermediate_size=128, sampler_num_attention_heads=4, mask_ratio=0.9,
+    )  # fmt: skip
+    model = AdaMAEForPreTraining(config)
+    train_pixels, _ = synthetic_batch(256, split=0)
+    val_pixels, val_masks = synthetic_batch(32, split=1)
+    before = sampler_focus(model, val_pixels, val_masks)
+    optimizer = build_adamw(model, 4e-3, 0.05, betas=(0.9, 0.95))
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=10, num_training_steps=160)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(160):
+        batch = train_pixels[torch.randint(0, len(train_pixels), (16,), generator=generator)]
+        model(batch).loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    after = sampler_focus(model, val_pixels, val_masks)
+    assert after["object_mass_ratio"] > max(1.6, before["object_mass_ratio"] + 0.3), (before, after)
+    assert after["motion_correlation"] > 0.35 and after["error_ratio"] > 2.0, (before, after)
+    assert after["reconstruction_loss"] < 0.8 * before["reconstruction_loss"], (before, after)
