@@ -60,7 +60,7 @@ def run_arm(arm: str, seed: int, work_dir: Path, extra_finetuning: list[str]) ->
         return json.loads(result_file.read_text())
     result: dict = {"arm": arm, "seed": seed}
     pretraining_args = ARMS[arm]
-    finetune_from = []
+    finetune_from = ["--from_scratch", "True"]
     if pretraining_args is not None:
         pretrained = folder / "pretrain"
         result["pretraining_seconds"] = run(

@@ -76,6 +76,11 @@ class ModelArguments:
         },
     )
     model_preset: str = field(default="tiny", metadata={"help": "Model size when training from scratch."})
+    from_scratch: bool = field(
+        default=False,
+        metadata={"help": "Train a --model_preset model from scratch even where the default pre-trained checkpoint "
+                  "exists (the no-pre-training baseline)."},
+    )  # fmt: skip
     config_overrides: str | None = field(
         default=None,
         metadata={"help": "Config fields to override: of the preset when training from scratch, e.g. "
@@ -266,6 +271,8 @@ def evaluate_split(trainer, dataset, source, prefix: str, split: str):
 def main(args: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(args)
     check_training_arguments(training_args)
+    if model_args.from_scratch and model_args.model_name_or_path:
+        raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
     synthetic = not data_args.has_dataset
 
@@ -307,8 +314,8 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     # ---------------------------------------------------------------- model
     model_path = model_args.model_name_or_path
     if model_path is None:
-        if model_args.config_overrides:  # a configured model from scratch was asked for
-            logger.info("--config_overrides given: fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
+        if model_args.config_overrides or model_args.from_scratch:  # a model from scratch was asked for
+            logger.info("Fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
         elif synthetic and has_checkpoint(DEFAULT_PRETRAINED):
             model_path = DEFAULT_PRETRAINED
         else:
