@@ -110,6 +110,18 @@ def test_default_run_end_to_end(script, cache_dir, tmp_path):
     assert any((out / "runs").rglob("events.out.tfevents*"))
     results = json.loads((out / "train_results.json").read_text())
     assert results["completed_steps"] == 8 and results["train_loss"] > 0
+    # the sampler-focus metrics on the synthetic validation clips (with ground-truth masks): in the results, in
+    # TensorBoard at each --visualize_every step and at the end
+    focus = {k: v for k, v in results.items() if k.startswith("focus_")}
+    assert set(focus) == {"focus_object_mass_ratio", "focus_error_ratio", "focus_motion_correlation",
+                          "focus_reconstruction_loss", "focus_object_token_share"}, results  # fmt: skip
+    assert 0 < focus["focus_object_mass_ratio"] <= 1 / focus["focus_object_token_share"] + 1e-6
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((out / "runs").rglob("events.out.tfevents*"), key=lambda p: p.stat().st_size)
+    accumulator = EventAccumulator(str(files[-1].parent))
+    accumulator.Reload()
+    assert [e.step for e in accumulator.Scalars("focus/object_mass_ratio")] == [2, 4, 6, 8]
 
 
 @pytest.mark.parametrize(
