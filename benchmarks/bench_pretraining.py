@@ -75,6 +75,10 @@ def parse_args(argv=None):
     parser.add_argument("--no-flops", action="store_true")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the activation-memory breakdown")
     parser.add_argument("--memory-steps", type=int, default=2, help="steps per peak-memory subprocess")
+    parser.add_argument("--memory-batch-sizes", nargs="+", type=int, default=None,
+                        help="batch sizes of the peak-memory subprocesses (default: --batch-size)")
+    parser.add_argument("--memory-models", nargs="+", default=None, choices=list(PRETRAINING_MODELS),
+                        help="models of the peak-memory subprocesses (default: --models)")
     parser.add_argument("--profile", action="store_true", help="torch.profiler breakdown by part (fwd/bwd)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--measured-peak-tflops", type=float, default=None,
@@ -171,24 +175,34 @@ def bench_size(args, size: str) -> dict:
 
     del steps
     if not args.no_memory:
-        for name in args.models:
-            worker_args = [
-                os.path.abspath(__file__), "--memory-worker", name, size, "--batch-size", str(args.batch_size),
-                "--device", args.device, "--dtype", args.dtype, "--memory-steps", str(args.memory_steps),
-                "--optimizer", args.optimizer,
-            ]  # fmt: skip
-            worker_args += [flag for flag, on in (("--compile", args.compile), ("--compile-sampler", args.compile_sampler)) if on]
-            if args.threads:
-                worker_args += ["--threads", str(args.threads)]
-            memory = run_json_subprocess(worker_args)
-            if device.type == "cuda":
-                memory["peak_bytes"] = memory["cuda_peak_allocated"]
-            else:
-                memory["peak_bytes"] = memory["peak_rss"]
-                memory["step_peak_above_start"] = memory["peak_rss"] - memory["rss_before_step"]
-            results[name]["memory"] = memory
-        print(f"[{size}] peak memory measured", flush=True)
+        for batch_size in args.memory_batch_sizes or [args.batch_size]:
+            for name in args.memory_models or args.models:
+                memory = measure_peak_memory(args, name, size, batch_size)
+                entry = results.setdefault(name, {"size": size, "batch_size": args.batch_size})
+                entry.setdefault("memory_at_batch", {})[batch_size] = memory
+                if batch_size == args.batch_size:
+                    entry["memory"] = memory
+            print(f"[{size}] peak memory measured at batch {batch_size}", flush=True)
     return results
+
+
+def measure_peak_memory(args, name: str, size: str, batch_size: int) -> dict:
+    """Peak memory of `name`'s training step at `batch_size`, in a fresh subprocess (see `memory_worker`)."""
+    worker_args = [
+        os.path.abspath(__file__), "--memory-worker", name, size, "--batch-size", str(batch_size),
+        "--device", args.device, "--dtype", args.dtype, "--memory-steps", str(args.memory_steps),
+        "--optimizer", args.optimizer,
+    ]  # fmt: skip
+    worker_args += [flag for flag, on in (("--compile", args.compile), ("--compile-sampler", args.compile_sampler)) if on]
+    if args.threads:
+        worker_args += ["--threads", str(args.threads)]
+    memory = run_json_subprocess(worker_args)
+    if torch.device(args.device).type == "cuda":
+        memory["peak_bytes"] = memory["cuda_peak_allocated"]
+    else:
+        memory["peak_bytes"] = memory["peak_rss"]
+        memory["step_peak_above_start"] = memory["peak_rss"] - memory["rss_before_step"]
+    return memory
 
 
 # Targets of issue 12 against transformers' VideoMAE tube 90 %: the adaptive step no slower per FLOP, the best AdaMAE
@@ -221,12 +235,10 @@ def ratios(results: dict, batch_size: int) -> list[Ratio]:
             out.append(Ratio(f"CPU time per step {label} (same target; less sensitive to other jobs)", cpu_ratio, target))
             if flop_ratio is not None and target != flop_ratio:
                 out.append(Ratio(f"FLOP ratio {label} (information)", flop_ratio, float("inf")))
-        if "memory" in ada and "memory" in ref:
-            if "step_peak_above_start" in ada["memory"]:
-                out.append(Ratio(f"step peak above start (RSS) {label} (information)",
-                                 ada["memory"]["step_peak_above_start"] / max(ref["memory"]["step_peak_above_start"], 1), float("inf")))
-            out.append(Ratio(f"peak memory {label} (batch {batch_size})",
-                             ada["memory"]["peak_bytes"] / ref["memory"]["peak_bytes"], MEMORY_TARGET))  # fmt: skip
+        for batch, memory in ada.get("memory_at_batch", {}).items():
+            ref_memory = ref.get("memory_at_batch", {}).get(batch)
+            if ref_memory:
+                out.append(Ratio(f"peak memory {label} (batch {batch})", memory["peak_bytes"] / ref_memory["peak_bytes"], MEMORY_TARGET))
     return out
 
 
@@ -251,6 +263,8 @@ def to_markdown(args, all_results: dict, env: dict, command: str) -> str:
     rows = []
     for size, results in all_results.items():
         for name, r in results.items():
+            if "parameters" not in r:  # a peak-memory-only model
+                continue
             mem = r.get("memory", {})
             timed = "seconds_per_step" in r
             row = [size, name, f"{r['parameters'] / 1e6:.1f}", f"{r['seconds_per_step']:.3f}" if timed else "-",
@@ -275,6 +289,16 @@ def to_markdown(args, all_results: dict, env: dict, command: str) -> str:
         rs = ratios(results, args.batch_size)
         if rs:
             lines += ["", f"Ratios ({size}):", "", markdown_table(["ratio", "measured", "target", "met"], [r.row() for r in rs])]
+        memory_rows = [
+            [n, batch, gib(m["peak_bytes"]), gib(m["step_peak_above_start"]) if "step_peak_above_start" in m else "-",
+             f"{m['peak_bytes'] / results[REFERENCE]['memory_at_batch'][batch]['peak_bytes']:.3f}"
+             if batch in results.get(REFERENCE, {}).get("memory_at_batch", {}) else "-"]
+            for n, r in results.items() for batch, m in r.get("memory_at_batch", {}).items()
+        ]  # fmt: skip
+        if memory_rows:
+            peak = "peak allocated (GiB)" if cuda else "peak RSS (GiB)"
+            lines += ["", f"Peak memory, each model in a fresh process ({size}):", ""]
+            lines.append(markdown_table(["model", "batch", peak, "step peak above start (GiB)", f"/ {REFERENCE}"], sorted(memory_rows, key=lambda row: row[1])))
         acts = {n: r["activation_bytes"] for n, r in results.items() if "activation_bytes" in r}
         if acts:
             parts = ["sampler", "patch embedding", "encoder", "decoder", "other", "total"]
