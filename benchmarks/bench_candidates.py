@@ -45,19 +45,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def interleaved(functions: dict, repeats: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each function: `warmup` calls each, then `repeats` rounds in rotating order."""
+def interleaved(functions: dict, repeats: int, warmup: int = 2) -> dict[str, dict[str, list[float]]]:
+    """Wall and CPU seconds per call of each function: `warmup` calls each, then `repeats` rounds in rotating
+    order."""
     for function in functions.values():
         for _ in range(warmup):
             function()
-    names, times = list(functions), {name: [] for name in functions}
+    names = list(functions)
+    times = {name: {"wall": [], "cpu": []} for name in functions}
     for round_index in range(repeats):
         for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-            times[name].append(time_call(functions[name], "cpu"))
+            times[name]["wall"].append(time_call(functions[name], "cpu", times[name]["cpu"]))
     return times
 
 
-def sampler_candidates(args) -> dict[str, list[float]]:
+def sampler_candidates(args) -> dict:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from adamae_hf.modeling_adamae import AdaMAETokenSampler
@@ -88,7 +90,7 @@ def sampler_candidates(args) -> dict[str, list[float]]:
     return interleaved(functions, args.repeats, warmup=3)
 
 
-def attention_candidates(args) -> dict[str, list[float]]:
+def attention_candidates(args) -> dict:
     import torch.nn.functional as F
 
     config = adamae_config(args.size)
@@ -107,7 +109,7 @@ def attention_candidates(args) -> dict[str, list[float]]:
     return interleaved({"SDPA fwd+bwd, strided q/k/v (the model's)": strided, "SDPA fwd+bwd, contiguous q/k/v": contiguous}, args.repeats)
 
 
-def adamw_candidates(args) -> dict[str, list[float]]:
+def adamw_candidates(args) -> dict:
     functions = {}
     for name in ("adamae-adaptive-95", "videomae-tube-90"):
         step = PreTrainingStep(name, args.size, args.batch_size)
@@ -131,12 +133,15 @@ def main(argv=None):
         times.update({"sampler": sampler_candidates, "attention": attention_candidates, "adamw": adamw_candidates}[part](args))
         print(f"[{part}] done", flush=True)
     env["load_average_at_end"] = os.getloadavg()
-    rows = [[name, f"{median(t):.3f}", f"{min(t):.3f}", " ".join(f"{x:.2f}" for x in t)] for name, t in times.items()]
+    rows = [
+        [name, f"{median(t['wall']):.3f}", f"{min(t['wall']):.3f}", f"{median(t['cpu']):.3f}", " ".join(f"{x:.2f}" for x in t["wall"])]
+        for name, t in times.items()
+    ]  # fmt: skip
     command = "PYTHONPATH=src python benchmarks/bench_candidates.py " + " ".join(sys.argv[1:] if argv is None else argv)
     markdown = (
         f"Command: `{command}`\n{args.size}, batch {args.batch_size}, fp32, {env['torch_threads']} torch threads, "
         f"{args.repeats} interleaved rounds; load average at start {env['load_average_at_start']}, at end "
-        f"{env['load_average_at_end']}.\n\n" + markdown_table(["candidate", "s (median)", "min", "rounds"], rows) + "\n"
+        f"{env['load_average_at_end']}.\n\n" + markdown_table(["candidate", "s (median)", "min", "CPU s (median)", "rounds (s)"], rows) + "\n"
     )
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output + ".json", "w") as f:

@@ -121,7 +121,8 @@ def build_step(args, name: str, size: str) -> PreTrainingStep:
 def bench_size(args, size: str) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    steps = {name: build_step(args, name, size) for name in args.models}
+    in_process = args.repeats or not args.no_flops or not args.no_breakdown or args.profile
+    steps = {name: build_step(args, name, size) for name in args.models} if in_process else {}  # else: memory only
     results = {name: {"size": size, "batch_size": args.batch_size} for name in steps}
     print(f"[{size}] built {', '.join(steps)}", flush=True)
 
