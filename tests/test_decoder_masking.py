@@ -4,6 +4,12 @@ size, both losses cover that subset, and the sampler still learns only from the 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -172,3 +178,25 @@ def test_decoder_masking_step_has_no_host_device_sync():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(loss).item()
+
+
+def test_run_pretraining_takes_decoder_mask_ratio_from_config_overrides(tmp_path):
+    """scripts/run_pretraining.py trains with `--config_overrides ...,decoder_mask_ratio=0.5` and saves it."""
+    root = Path(__file__).resolve().parents[1]
+    tiny = (
+        "image_size=32,patch_size=8,num_frames=8,hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"
+        "intermediate_size=64,decoder_hidden_size=32,decoder_num_hidden_layers=1,decoder_num_attention_heads=2,"
+        "decoder_intermediate_size=64,sampler_num_attention_heads=2,decoder_mask_ratio=0.5"
+    )
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    result = subprocess.run(
+        [sys.executable, str(root / "scripts" / "run_pretraining.py"), "--config_overrides", tiny,
+         "--synthetic_num_classes", "2", "--synthetic_train_per_class", "2", "--synthetic_image_size", "32",
+         "--per_device_train_batch_size", "2", "--max_train_steps", "2", "--output_dir", str(tmp_path / "out"),
+         "--dataloader_num_workers", "0", "--disable_tqdm", "--num_visualizations", "1"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["decoder_mask_ratio"] == 0.5
+    assert any((tmp_path / "out" / "visualizations").glob("final_clip0.png"))  # eval pictures decode every token
