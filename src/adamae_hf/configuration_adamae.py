@@ -56,7 +56,7 @@ class AdaMAEConfig(PretrainedConfig):
             a uniformly random subset drawn per clip on the device, and the reconstruction and sampling losses are
             computed over that subset (an unbiased estimate of the losses over all masked tokens). 0.0 (default)
             decodes every masked token: the released AdaMAE, bit for bit. In eval mode every masked token is decoded.
-            See [`AdaMAEForPreTraining`] for how the subset differs from VideoMAE V2's running-cell decoder mask.
+            See `modeling_adamae.decoder_masking` for how the subset differs from VideoMAE V2's running-cell mask.
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
