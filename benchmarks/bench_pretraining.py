@@ -174,7 +174,7 @@ def bench_size(args, size: str) -> dict:
             results[name]["profile_table"] = table
         print(f"[{size}] profiled", flush=True)
 
-    del steps
+    steps = step = None  # free the models (and their AdamW state) before the peak-memory subprocesses
     if not args.no_memory:
         for batch_size in args.memory_batch_sizes or [args.batch_size]:
             for name in args.memory_models or args.models:
