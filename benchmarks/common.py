@@ -46,27 +46,23 @@ SIZES: dict[str, dict] = {
     ),
 }
 
-# name -> (family, mask_type, mask_ratio)
-PRETRAINING_MODELS: dict[str, tuple[str, str, float]] = {
-    "adamae-adaptive-95": ("adamae", "adaptive", 0.95),
-    "adamae-tube-90": ("adamae", "tube", 0.90),
-    "videomae-tube-90": ("videomae", "tube", 0.90),
-    # Optional: AdaMAE adaptive 95 % with activation checkpointing of the sampler block only (recomputes the
-    # sampler's forward in the backward; the same math, dropout RNG restored). Not in the default set.
-    "adamae-adaptive-95-sampler-ckpt": ("adamae", "adaptive", 0.95),
+# name -> (family, mask_type, mask_ratio, AdaMAEConfig overrides)
+PRETRAINING_MODELS: dict[str, tuple[str, str, float, dict]] = {
+    "adamae-adaptive-95": ("adamae", "adaptive", 0.95, {}),
+    "adamae-tube-90": ("adamae", "tube", 0.90, {}),
+    "videomae-tube-90": ("videomae", "tube", 0.90, {}),
+    # AdaMAE adaptive 95 % with activation checkpointing of the sampler block only (recomputes the sampler's
+    # forward in the backward; the same math, dropout RNG restored).
+    "adamae-adaptive-95-sampler-ckpt": ("adamae", "adaptive", 0.95, {"sampler_gradient_checkpointing": True}),
+    # AdaMAE adaptive 95 % with decoder masking 50 % (the decoder reconstructs half of the masked tokens).
+    "adamae-adaptive-95-dec-50": ("adamae", "adaptive", 0.95, {"decoder_mask_ratio": 0.5}),
+    "adamae-adaptive-95-dec-75": ("adamae", "adaptive", 0.95, {"decoder_mask_ratio": 0.75}),
+    "adamae-adaptive-95-dec-50-sampler-ckpt": (
+        "adamae", "adaptive", 0.95, {"decoder_mask_ratio": 0.5, "sampler_gradient_checkpointing": True},
+    ),  # fmt: skip
 }
-DEFAULT_PRETRAINING_MODELS = ["adamae-adaptive-95", "adamae-tube-90", "videomae-tube-90"]
-
-
-def enable_sampler_checkpointing(model: torch.nn.Module) -> None:
-    """Activation checkpointing for the sampler's transformer block(s) only (transformers' per-layer switch)."""
-    import functools
-
-    from torch.utils.checkpoint import checkpoint
-
-    for layer in model.token_sampler.layers:
-        layer.gradient_checkpointing = True
-        layer._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
+DEFAULT_PRETRAINING_MODELS = ["adamae-adaptive-95", "adamae-tube-90", "videomae-tube-90", "adamae-adaptive-95-dec-50"]
+OPTIMIZERS = ("fused", "foreach", "single")
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -89,13 +85,11 @@ def videomae_config(size: str, **overrides):
 
 def build_pretraining_model(name: str, size: str) -> torch.nn.Module:
     """One of `PRETRAINING_MODELS`, freshly initialised, in training mode."""
-    family, mask_type, mask_ratio = PRETRAINING_MODELS[name]
+    family, mask_type, mask_ratio, overrides = PRETRAINING_MODELS[name]
     if family == "adamae":
         from adamae_hf import AdaMAEForPreTraining
 
-        model = AdaMAEForPreTraining(adamae_config(size, mask_type, mask_ratio))
-        if name.endswith("-sampler-ckpt"):
-            enable_sampler_checkpointing(model)
+        model = AdaMAEForPreTraining(adamae_config(size, mask_type, mask_ratio, **overrides))
     else:
         from transformers import VideoMAEForPreTraining
 
@@ -116,10 +110,15 @@ def make_pixel_values(size: str, batch_size: int, device, seed: int = 0) -> torc
     return clip.to(device)
 
 
-def make_optimizer(model: torch.nn.Module, device) -> torch.optim.Optimizer:
-    """The pre-training recipe's AdamW; fused on CUDA (one kernel for all parameters, no host sync)."""
-    fused = torch.device(device).type == "cuda"
-    return torch.optim.AdamW(model.parameters(), lr=1.5e-4, betas=(0.9, 0.95), weight_decay=0.05, fused=fused)
+def make_optimizer(model: torch.nn.Module, kind: str = "fused") -> torch.optim.Optimizer:
+    """The pre-training recipe's AdamW: `"fused"` (one kernel over all parameters, on CPU and CUDA; what
+    `adamae_hf.optimization.build_adamw` uses), `"foreach"` or `"single"` (single-tensor, torch's CPU default)."""
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {kind!r}")
+    return torch.optim.AdamW(
+        model.parameters(), lr=1.5e-4, betas=(0.9, 0.95), weight_decay=0.05,
+        fused=kind == "fused" or None, foreach=kind == "foreach",
+    )  # fmt: skip
 
 
 class PreTrainingStep:
@@ -131,14 +130,19 @@ class PreTrainingStep:
     does, without the host round trip). The step returns the loss tensor without reading it (no sync).
     """
 
-    def __init__(self, name: str, size: str, batch_size: int, device="cpu", dtype: str = "fp32", compile: bool = False):
+    def __init__(
+        self, name: str, size: str, batch_size: int, device="cpu", dtype: str = "fp32", compile: bool = False,
+        optimizer: str = "fused", compile_sampler: bool = False,
+    ):  # fmt: skip
         from adamae_hf.modeling_adamae import tube_masking
 
         self.name, self.size, self.batch_size, self.device = name, size, batch_size, torch.device(device)
-        self.family, self.mask_type, self.mask_ratio = PRETRAINING_MODELS[name]
+        self.family, self.mask_type, self.mask_ratio, _ = PRETRAINING_MODELS[name]
         self.model = build_pretraining_model(name, size).to(self.device)
-        self.optimizer = make_optimizer(self.model, self.device)
+        self.optimizer = make_optimizer(self.model, optimizer)
         self.autocast_dtype = None if dtype == "fp32" else DTYPES[dtype]
+        if compile_sampler and getattr(self.model, "token_sampler", None) is not None:
+            self.model.token_sampler.compile()  # nn.Module.compile: in place, the model's own forward stays eager
         self.forward_model = torch.compile(self.model) if compile else self.model
         self.pixel_values = make_pixel_values(size, batch_size, self.device)
         grid = token_grid(size)
@@ -169,11 +173,15 @@ def synchronize(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_call(fn, device) -> float:
+def time_call(fn, device, cpu_seconds: list | None = None) -> float:
+    """Wall-clock seconds of `fn()`; with `cpu_seconds`, also append the process's CPU seconds (all threads) spent
+    in it, which a machine shared with other jobs inflates less than the wall clock."""
     synchronize(device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
     synchronize(device)
+    if cpu_seconds is not None:
+        cpu_seconds.append(time.process_time() - start_cpu)
     return time.perf_counter() - start
 
 

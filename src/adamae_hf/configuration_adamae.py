@@ -64,6 +64,13 @@ class AdaMAEConfig(PretrainedConfig):
             the value the saved model has, so `AutoModel` builds the encoder that the checkpoint holds.
             [`AdaMAEForVideoClassification`] does not read it: its encoder has the norm exactly when
             `use_mean_pooling=False` (with mean pooling, `fc_norm` normalises the pooled features instead).
+        decoder_mask_ratio (`float`, defaults to 0.0):
+            Decoder masking (the "dual masking" of VideoMAE V2, Wang et al., CVPR 2023), in [0, 1): in training mode
+            the decoder sees the visible tokens plus only `n - int(decoder_mask_ratio * n)` of the `n` masked tokens,
+            a uniformly random subset drawn per clip on the device, and the reconstruction and sampling losses are
+            computed over that subset (an unbiased estimate of the losses over all masked tokens). 0.0 (default)
+            decodes every masked token: the released AdaMAE, bit for bit. In eval mode every masked token is decoded.
+            See `modeling_adamae.decoder_masking` for how the subset differs from VideoMAE V2's running-cell mask.
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
@@ -116,6 +123,7 @@ class AdaMAEConfig(PretrainedConfig):
         sampling_loss_weight: float = 1e-4,
         sampling_loss_to_tokenizer: bool = True,
         sampler_gradient_checkpointing: bool = False,
+        decoder_mask_ratio: float = 0.0,
         drop_path_rate: float = 0.0,
         head_layer_norm_eps: float | None = None,
         classifier_init_scale: float = 0.001,
@@ -157,6 +165,7 @@ class AdaMAEConfig(PretrainedConfig):
         self.sampling_loss_weight = sampling_loss_weight
         self.sampling_loss_to_tokenizer = sampling_loss_to_tokenizer
         self.sampler_gradient_checkpointing = bool(sampler_gradient_checkpointing)
+        self.decoder_mask_ratio = decoder_mask_ratio
         self.drop_path_rate = drop_path_rate
         self.head_layer_norm_eps = layer_norm_eps if head_layer_norm_eps is None else head_layer_norm_eps
         self.classifier_init_scale = classifier_init_scale
@@ -290,6 +299,10 @@ class AdaMAEConfig(PretrainedConfig):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
                 fail(field, "it must lie in [0, 1)")
+        if isinstance(self.decoder_mask_ratio, bool) or not (
+            isinstance(self.decoder_mask_ratio, (int, float)) and 0.0 <= self.decoder_mask_ratio < 1.0
+        ):
+            fail("decoder_mask_ratio", "it must lie in [0, 1) (0 = the decoder reconstructs every masked token)")
         for field in ("layer_norm_eps", "sampler_layer_norm_eps", "head_layer_norm_eps", "initializer_range"):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and value > 0):

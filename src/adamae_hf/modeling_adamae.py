@@ -50,7 +50,8 @@ class AdaMAEForPreTrainingOutput(ModelOutput):
         sampling_loss (`torch.FloatTensor` of shape `()`, *optional*): The sampler's REINFORCE loss
             (adaptive masking only).
         logits (`torch.FloatTensor` of shape `(batch_size, num_masked, tubelet * patch**2 * channels)`):
-            Predicted (normalised) pixels of the masked tokens, in increasing token order.
+            Predicted (normalised) pixels of the masked tokens, in increasing token order (with decoder masking in
+            training mode: of the decoded tokens, `bool_decoded_pos`, in increasing token order).
         bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_tokens)`): The mask used, True = masked.
         token_probabilities (`torch.FloatTensor` of shape `(batch_size, num_tokens)`, *optional*):
             The sampler's categorical distribution over tokens (adaptive masking only).
@@ -58,6 +59,9 @@ class AdaMAEForPreTrainingOutput(ModelOutput):
             layer), each of shape `(batch_size, num_visible, hidden_size)`.
         attentions (`tuple(torch.FloatTensor)`, *optional*): Encoder attention weights, each of shape
             `(batch_size, num_heads, num_visible, num_visible)`.
+        bool_decoded_pos (`torch.BoolTensor` of shape `(batch_size, num_tokens)`, *optional*): With decoder masking
+            (`config.decoder_mask_ratio > 0`, training mode): True = a masked token that the decoder reconstructed and
+            the losses cover. `None` when every masked token is decoded.
     """
 
     loss: torch.FloatTensor | None = None
@@ -68,6 +72,7 @@ class AdaMAEForPreTrainingOutput(ModelOutput):
     token_probabilities: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    bool_decoded_pos: torch.BoolTensor | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -131,6 +136,37 @@ def mask_to_indices(bool_masked_pos: torch.BoolTensor, num_visible: int) -> tupl
     """
     order = torch.argsort(bool_masked_pos.to(torch.uint8), dim=1, stable=True)
     return order[:, :num_visible], order[:, num_visible:]
+
+
+def decoder_masking(masked_indices: torch.Tensor, decoder_mask_ratio: float) -> torch.Tensor:
+    """
+    Decoder masking: keep `n - int(decoder_mask_ratio * n)` of the `n` masked tokens of each clip for the decoder, a
+    uniformly random subset per clip (random keys + top-k, on the device, no host-device synchronisation).
+
+    VideoMAE V2 (Wang et al., CVPR 2023, "dual masking"; `RunningCellMaskingGenerator` in its
+    `dataset/masking_generator.py`) draws the decoder's mask on the host in the data loader, as a "running cell"
+    pattern (a 2x2 spatial cell with `int(4 * ratio)` hidden positions, shifted by one position per frame, tiled
+    over the frame), independently of the encoder's tube mask; it puts mask tokens at every decoder-visible position
+    and computes the loss over those that are also encoder-masked. Under AdaMAE's adaptive mask that intersection
+    has a different size in every clip (a ragged batch, or a host sync to pad it), so here the subset is drawn among
+    the encoder-masked tokens, uniformly: every masked token is reconstructed with the same probability, the losses
+    over the subset are unbiased estimates of the losses over all masked tokens, and the decoder never spends
+    tokens on positions outside the loss.
+
+    Args:
+        masked_indices (`torch.LongTensor` of shape `(B, n)`): masked tokens, in increasing token order.
+        decoder_mask_ratio (`float`): fraction of them hidden from the decoder, in [0, 1).
+    Returns:
+        `torch.LongTensor` of shape `(B, n - int(decoder_mask_ratio * n))`, a subset of each row, in increasing token
+        order; `masked_indices` itself when nothing is dropped (and then no random number is drawn).
+    """
+    num_masked = masked_indices.shape[1]
+    num_decoded = num_masked - int(decoder_mask_ratio * num_masked)
+    if num_decoded == num_masked:
+        return masked_indices
+    keys = torch.rand(masked_indices.shape, device=masked_indices.device)
+    kept = keys.topk(num_decoded, dim=1, sorted=False).indices.sort(dim=1).values
+    return torch.gather(masked_indices, 1, kept)
 
 
 def gather_tokens(tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -688,6 +724,10 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
     - `L_S = -mean_i(log P_i * L_R_i.detach())` over the masked tokens, averaged over the batch (REINFORCE);
     - `loss = L_R + sampling_loss_weight * L_S`. `L_R` cannot reach the sampler (the mask is a discrete draw).
 
+    With `config.decoder_mask_ratio > 0` (decoder masking, after VideoMAE V2; training mode only) the decoder gets
+    the visible tokens and a random subset of the masked ones ([`decoder_masking`]), and both losses are means over
+    that subset.
+
     The decoder input is `[visible + pos ; mask_token + pos]` with the position table gathered (tokens are not
     un-shuffled). With `mask_type != "adaptive"` there is no sampler and the model is a VideoMAE with that mask.
     """
@@ -783,6 +823,10 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
                 )
             bool_masked_pos = bool_masked_pos.to(pixel_values.device)
         visible_indices, masked_indices = mask_to_indices(bool_masked_pos, num_visible)
+        bool_decoded_pos = None
+        if self.training and config.decoder_mask_ratio > 0:
+            masked_indices = decoder_masking(masked_indices, config.decoder_mask_ratio)  # the tokens to reconstruct
+            bool_decoded_pos = torch.zeros_like(bool_masked_pos).scatter_(1, masked_indices, True)
 
         encoder_outputs = self.adamae(
             inputs_embeds=tokens,
@@ -820,6 +864,7 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
             token_probabilities=token_probabilities,
             hidden_states=encoder_outputs.hidden_states,
             attentions=encoder_outputs.attentions,
+            bool_decoded_pos=bool_decoded_pos,
         )
         return output if return_dict else output.to_tuple()
 
@@ -1039,6 +1084,7 @@ __all__ = [
     "AdaMAEPreTrainedModel",
     "AdaMAETokenSampler",
     "adaptive_masking",
+    "decoder_masking",
     "frame_masking",
     "random_masking",
     "tube_masking",
