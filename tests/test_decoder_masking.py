@@ -15,7 +15,7 @@ import torch
 
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining
 from adamae_hf.modeling_adamae import decoder_masking, patchify_targets, tube_masking
-from adamae_hf.pretraining import ArgumentError, parse_config_overrides, with_overrides
+from adamae_hf.pretraining import ArgumentError, apply_config_overrides
 
 
 TINY = dict(
@@ -145,15 +145,12 @@ def test_a_few_dozen_steps_with_decoder_masking_lower_the_loss_on_all_masked_tok
 
 
 def test_decoder_mask_ratio_through_config_overrides_and_save_pretrained(tmp_path):
-    config = AdaMAEConfig(**TINY)
-    overrides = parse_config_overrides("decoder_mask_ratio=0.5", config)
-    assert overrides == {"decoder_mask_ratio": 0.5}
-    config = with_overrides(config, overrides)
+    config = apply_config_overrides(AdaMAEConfig(**TINY), "decoder_mask_ratio=0.5")
     assert config.decoder_mask_ratio == 0.5
     config.save_pretrained(tmp_path)
     assert AdaMAEConfig.from_pretrained(tmp_path).decoder_mask_ratio == 0.5
     with pytest.raises(ArgumentError, match="decoder_mask_ratio"):
-        with_overrides(config, parse_config_overrides("decoder_mask_ratio=1.0", config))
+        apply_config_overrides(config, "decoder_mask_ratio=1.0")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: host-device syncs only exist on a GPU")

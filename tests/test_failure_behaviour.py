@@ -267,7 +267,7 @@ def test_pipeline_scores_match_evaluation_on_one_clip(data_synthetic_dir, tmp_pa
     from adamae_hf.presets import preset_config
 
     torch.manual_seed(0)
-    config = preset_config("tiny", image_size=32, num_frames=16, hidden_size=32, num_hidden_layers=1,
+    config = preset_config("tiny", image_size=32, patch_size=16, num_frames=16, hidden_size=32, num_hidden_layers=1,
                            num_attention_heads=2, intermediate_size=64, num_labels=4,
                            id2label={i: name for i, name in enumerate(["down", "left", "right", "up"])})  # fmt: skip
     model = AdaMAEForVideoClassification(config).eval()
