@@ -271,7 +271,7 @@ def test_pipeline_scores_match_evaluation_on_one_clip(data_synthetic_dir, tmp_pa
                            num_attention_heads=2, intermediate_size=64, num_labels=4,
                            id2label={i: name for i, name in enumerate(["down", "left", "right", "up"])})  # fmt: skip
     model = AdaMAEForVideoClassification(config).eval()
-    torch.nn.init.normal_(model.classifier.weight, std=2.0)  # scores far from uniform: frames matter
+    torch.nn.init.normal_(model.classifier.weight, std=0.3)  # scores far from uniform, not saturated: frames matter
     model.save_pretrained(tmp_path / "ckpt")
     build_processor(32).save_pretrained(tmp_path / "ckpt")
 
