@@ -154,6 +154,49 @@ def test_baseline_masks_in_the_model(mask_type, ratio):
     assert torch.equal(outputs.loss, outputs.reconstruction_loss)
 
 
+@pytest.mark.parametrize("mask_type", ["tube", "random", "frame"])
+def test_mask_type_draws_its_structure_through_the_model(mask_type):
+    """Without `bool_masked_pos` the model draws the mask of `config.mask_type` (issue 14: a "tube" that drew a
+    random mask passed every other test). 4 slices of 4 x 4 tokens at 50 %: every type masks 32 of 64 tokens, so
+    only the structure tells them apart, and a random mask with tube or frame structure has probability < 1e-12."""
+    config = tiny_config(mask_type=mask_type, num_frames=8, mask_ratio=0.5)
+    model = AdaMAEForPreTraining(config).eval()
+    with torch.no_grad():
+        mask = model(clips(16, config)).bool_masked_pos.view(16, 4, 16)  # (clip, slice, spatial token)
+    assert (mask.sum((1, 2)) == 32).all()
+    repeated_over_time = (mask == mask[:, :1]).all(-1).all(-1)  # per clip
+    whole_slices = (mask.all(-1) | (~mask).all(-1)).all(-1)
+    assert repeated_over_time.all() == (mask_type == "tube") and repeated_over_time.any() == (mask_type == "tube")
+    assert whole_slices.all() == (mask_type == "frame") and whole_slices.any() == (mask_type == "frame")
+    if mask_type == "tube":
+        assert (mask[:, 0].sum(-1) == 8).all()  # int(0.5 * 16) masked per slice
+    if mask_type == "frame":
+        assert (mask.all(-1).sum(-1) == 2).all()  # 4 - int(4 * 0.5) masked slices
+    assert len({tuple(row.tolist()) for row in mask.flatten(1)}) > 1  # drawn per clip
+
+
+def test_adaptive_mask_draws_only_tokens_of_nonzero_probability():
+    """Tokens whose sampler logit is -inf (probability exactly 0) are never visible; the visible ones are drawn
+    among the others (exactly N_v of them, different per clip)."""
+    config = tiny_config()  # 32 tokens, 8 visible
+    model = AdaMAEForPreTraining(config).eval()
+    allowed = torch.zeros(16, 32, dtype=torch.bool)
+    generator = torch.Generator().manual_seed(0)
+    for row in allowed:  # 10 to 31 tokens of non-zero probability per clip
+        row[torch.randperm(32, generator=generator)[: int(torch.randint(10, 32, (1,), generator=generator))]] = True
+
+    def forbid(module, args, log_probs):
+        return torch.log_softmax(log_probs.masked_fill(~allowed, float("-inf")), dim=-1)
+
+    model.token_sampler.register_forward_hook(forbid)
+    with torch.no_grad():
+        outputs = model(clips(16, config))
+    visible = ~outputs.bool_masked_pos
+    assert (outputs.token_probabilities[~allowed] == 0).all()
+    assert (visible.sum(1) == 8).all() and not (visible & ~allowed).any()
+    assert len({tuple(row.tolist()) for row in visible}) > 1
+
+
 def test_given_mask_is_used_and_sampling_loss_computed_against_it():
     config = tiny_config()
     model = AdaMAEForPreTraining(config)
