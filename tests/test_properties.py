@@ -164,6 +164,15 @@ def test_adaptive_masking_draws_num_visible_distinct_tokens_of_nonzero_probabili
 
 
 # ------------------------------------------------------------------------------------------------ clip sampling
+def clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed) -> np.ndarray:
+    """`sample_clip_indices` called by keyword, with a seeded generator."""
+    indices = sample_clip_indices(
+        num_video_frames, num_frames=num_frames, sampling_rate=sampling_rate, num_clips=num_clips, mode=mode,
+        generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    return np.asarray(indices)
+
+
 @FAST
 @given(
     num_video_frames=st.integers(1, 400),
@@ -174,12 +183,7 @@ def test_adaptive_masking_draws_num_visible_distinct_tokens_of_nonzero_probabili
     seed=st.integers(0, 2**16),
 )
 def test_clip_indices_have_exact_stride_inside_the_video(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed):
-    indices = np.asarray(
-        sample_clip_indices(
-            num_video_frames, num_frames=num_frames, sampling_rate=sampling_rate, num_clips=num_clips, mode=mode,
-            generator=torch.Generator().manual_seed(seed),
-        )  # fmt: skip
-    )
+    indices = clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed)
     assert indices.shape == (num_clips, num_frames)
     assert indices.min() >= 0 and indices.max() <= num_video_frames - 1
     steps = np.diff(indices, axis=1)
@@ -206,17 +210,8 @@ def test_clip_indices_have_exact_stride_inside_the_video(num_video_frames, num_f
 def test_eval_clips_are_deterministic_and_evenly_spread(num_video_frames, num_frames, sampling_rate, num_clips):
     """Evaluation (VideoMAE's test protocol): starts evenly spaced from the first to the last possible start, a
     single clip centred; no randomness."""
-
-    def draw(seed):
-        return np.asarray(
-            sample_clip_indices(
-                num_video_frames, num_frames=num_frames, sampling_rate=sampling_rate, num_clips=num_clips,
-                mode="eval", generator=torch.Generator().manual_seed(seed),
-            )  # fmt: skip
-        )
-
-    indices = draw(0)
-    assert np.array_equal(indices, draw(1))
+    indices = clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, "eval", seed=0)
+    assert np.array_equal(indices, clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, "eval", seed=1))
     span = (num_frames - 1) * sampling_rate + 1
     last_start = max(num_video_frames - span, 0)
     starts = indices[:, 0]
@@ -234,12 +229,7 @@ def test_train_clip_starts_cover_every_possible_start(num_video_frames, num_fram
     span = (num_frames - 1) * sampling_rate + 1
     last_start = max(num_video_frames - span, 0)
     assume(last_start <= 20)
-    indices = np.asarray(
-        sample_clip_indices(
-            num_video_frames, num_frames=num_frames, sampling_rate=sampling_rate, num_clips=400, mode="train",
-            generator=torch.Generator().manual_seed(0),
-        )  # fmt: skip
-    )
+    indices = clip_indices(num_video_frames, num_frames, sampling_rate, 400, "train", seed=0)
     starts = indices[:, 0]
     assert starts.min() == 0 and starts.max() == last_start  # P(missing an end) <= 400 * (20/21)^400 < 1e-5
 
