@@ -184,7 +184,7 @@ def clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, s
 )
 def test_clip_indices_have_exact_stride_inside_the_video(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed):
     indices = clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed)
-    assert indices.shape == (num_clips, num_frames)
+    assert indices.shape == (num_clips, num_frames) and np.issubdtype(indices.dtype, np.integer)
     assert indices.min() >= 0 and indices.max() <= num_video_frames - 1
     steps = np.diff(indices, axis=1)
     assert (steps >= 0).all()  # monotone
@@ -220,6 +220,29 @@ def test_eval_clips_are_deterministic_and_evenly_spread(num_video_frames, num_fr
     else:
         assert starts[0] == 0 and starts[-1] == last_start and (np.diff(starts) >= 0).all()
         assert np.abs(starts - np.linspace(0, last_start, num_clips)).max() <= 0.5
+
+
+@FAST
+@given(
+    num_frames=st.integers(-3, 3),
+    sampling_rate=st.integers(-3, 3),
+    num_clips=st.integers(-3, 3),
+    mode=st.sampled_from(["train", "eval"]),
+)
+def test_clip_sampling_arguments_below_one_raise_value_error(num_frames, sampling_rate, num_clips, mode):
+    assume(min(num_frames, sampling_rate, num_clips) < 1)
+    with pytest.raises(ValueError) as error:
+        clip_indices(50, num_frames, sampling_rate, num_clips, mode, seed=0)
+    assert str(error.value) == "num_frames, sampling_rate and num_clips must be >= 1"
+
+
+def test_clip_sampling_defaults_to_one_random_training_clip_and_rejects_unknown_modes():
+    draws = {tuple(sample_clip_indices(100, 4, 2, generator=torch.Generator().manual_seed(s))[0]) for s in range(8)}
+    assert {len(d) for d in draws} == {4} and len(draws) > 1  # one clip, random start
+    assert np.asarray(sample_clip_indices(100, 4, 2)).shape == (1, 4)
+    with pytest.raises(ValueError) as error:
+        sample_clip_indices(100, 4, 2, mode="test")
+    assert str(error.value) == "mode must be 'train' or 'eval', got 'test'"
 
 
 @FAST
@@ -344,3 +367,8 @@ def test_mask_ratio_is_valid_exactly_when_some_but_not_all_tokens_are_visible(ma
     else:
         with pytest.raises(ValueError, match=r"AdaMAEConfig\.mask_ratio="):
             micro_config(mask_type, slices, side, tubelet, mask_ratio)
+
+
+# Mutant of data/video_io.py that survives and is equivalent (mutmut 3.8.1's name at the commit of tests/README.md's
+# score): x_sample_clip_indices__mutmut_36, `torch.randint(0, max_start + 1, ...)` -> `torch.randint(max_start + 1,
+# ...)`: torch.randint's low defaults to 0, and both draw the same numbers from the same generator.
