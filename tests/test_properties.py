@@ -7,7 +7,8 @@
   short videos (the last frame repeated);
 - config validation: every invalid value of every validated field raises `ValueError` naming the field.
 
-Each test runs a few dozen examples of tiny models (a few milliseconds each); the whole file takes seconds.
+Each test runs 30 examples (tests/conftest.py's "fast" hypothesis profile; `--hypothesis-profile=thorough` runs 500)
+of tiny models, a few milliseconds each: the whole file takes seconds.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining
 from adamae_hf.data import sample_clip_indices
 from adamae_hf.modeling_adamae import adaptive_masking
 
-
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MODEL = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 MICRO = dict(
     patch_size=2, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
@@ -74,7 +72,6 @@ def random_clips(config: AdaMAEConfig, batch_size: int, seed: int) -> torch.Tens
 
 
 # ------------------------------------------------------------------------------------------------ masks
-@MODEL
 @given(
     mask_type=st.sampled_from(["adaptive", "tube", "random", "frame"]),
     grid=grids(),
@@ -125,7 +122,6 @@ def allowed_tokens(draw, batch_size: int, num_tokens: int, num_visible: int):
     return torch.tensor(rows, dtype=torch.bool)
 
 
-@MODEL
 @given(data=st.data(), grid=grids(), mask_ratio=st.floats(0.3, 0.95), batch_size=st.integers(1, 3))
 def test_adaptive_mask_draws_only_tokens_of_nonzero_probability(data, grid, mask_ratio, batch_size):
     config = valid_micro_config("adaptive", grid, mask_ratio)
@@ -147,7 +143,6 @@ def test_adaptive_mask_draws_only_tokens_of_nonzero_probability(data, grid, mask
     assert torch.equal(visible[exactly], allowed[exactly])
 
 
-@FAST
 @given(
     log_probs=st.lists(st.one_of(st.floats(-30, 5), st.just(float("-inf"))), min_size=2, max_size=40),
     data=st.data(),
@@ -173,7 +168,6 @@ def clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, s
     return np.asarray(indices)
 
 
-@FAST
 @given(
     num_video_frames=st.integers(1, 400),
     num_frames=st.integers(1, 32),
@@ -197,7 +191,6 @@ def test_clip_indices_have_exact_stride_inside_the_video(num_video_frames, num_f
         assert (indices == expected[None]).all()
 
 
-@FAST
 @given(
     num_video_frames=st.integers(1, 400),
     num_frames=st.integers(1, 32),
@@ -222,7 +215,6 @@ def test_eval_clips_are_deterministic_and_evenly_spread(num_video_frames, num_fr
         assert np.abs(starts - np.linspace(0, last_start, num_clips)).max() <= 0.5
 
 
-@FAST
 @given(
     num_frames=st.integers(-3, 3),
     sampling_rate=st.integers(-3, 3),
@@ -245,7 +237,6 @@ def test_clip_sampling_defaults_to_one_random_training_clip_and_rejects_unknown_
     assert str(error.value) == "mode must be 'train' or 'eval', got 'test'"
 
 
-@FAST
 @given(num_video_frames=st.integers(1, 60), num_frames=st.integers(1, 8), sampling_rate=st.integers(1, 4))
 def test_train_clip_starts_cover_every_possible_start(num_video_frames, num_frames, sampling_rate):
     """Training starts are uniform over [0, V - span]: 400 draws reach both ends and never leave the range."""
@@ -326,7 +317,6 @@ def test_every_config_field_has_its_invalid_values_listed():
     assert fields == set(INVALID_VALUES) | set(FLAGS)
 
 
-@FAST
 @given(data=st.data(), field=st.sampled_from(sorted(INVALID_VALUES)))
 def test_invalid_config_value_raises_value_error_naming_the_field(data, field):
     value = data.draw(INVALID_VALUES[field], label=field)
@@ -335,7 +325,6 @@ def test_invalid_config_value_raises_value_error_naming_the_field(data, field):
     assert repr(value) in str(error.value)
 
 
-@FAST
 @given(
     field_and_multiple=st.sampled_from(
         [("image_size", "patch_size"), ("num_frames", "tubelet_size"), ("num_attention_heads", "hidden_size"),
@@ -357,7 +346,6 @@ def test_sizes_that_do_not_divide_raise_value_error_naming_the_field(field_and_m
         AdaMAEConfig(**values)
 
 
-@FAST
 @given(mask_type=st.sampled_from(["adaptive", "tube", "random", "frame"]), grid=grids(), mask_ratio=st.floats(0.001, 0.999))
 def test_mask_ratio_is_valid_exactly_when_some_but_not_all_tokens_are_visible(mask_type, grid, mask_ratio):
     slices, side, tubelet = grid
