@@ -176,6 +176,8 @@ def clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, s
     mode=st.sampled_from(["train", "eval"]),
     seed=st.integers(0, 2**16),
 )
+@example(num_video_frames=1, num_frames=4, sampling_rate=2, num_clips=2, mode="train", seed=0)  # a one-frame video
+@example(num_video_frames=1, num_frames=4, sampling_rate=2, num_clips=2, mode="eval", seed=0)
 def test_clip_indices_have_exact_stride_inside_the_video(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed):
     indices = clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, mode, seed)
     assert indices.shape == (num_clips, num_frames) and np.issubdtype(indices.dtype, np.integer)
