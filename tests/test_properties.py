@@ -282,6 +282,11 @@ def _negative_or_not_a_number():
     return st.one_of(_negative(), st.just(float("nan")), st.just(float("inf")), st.text(max_size=3))
 
 
+def _not_a_bool(none_is_valid: bool = False):
+    invalid = st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+    return invalid if none_is_valid else invalid | st.none()
+
+
 def _not_one_of(allowed):
     return st.text(max_size=8).filter(lambda s: s not in allowed) | st.none() | st.integers()
 
@@ -308,9 +313,11 @@ INVALID_VALUES = {
     },
     "sampling_loss_weight": _negative_or_not_a_number(),
     "classifier_init_scale": _negative_or_not_a_number(),
+    **{field: _not_a_bool() for field in ("qkv_bias", "use_mean_pooling", "norm_pix_loss", "sampling_loss_to_tokenizer")},
+    "use_final_layernorm": _not_a_bool(none_is_valid=True),
 }
-# Flags: any value is read as its truth value (transformers' convention for boolean config fields).
-FLAGS = ("qkv_bias", "use_mean_pooling", "norm_pix_loss", "sampling_loss_to_tokenizer", "sampler_gradient_checkpointing")
+# Read as its truth value, any value being valid.
+FLAGS = ("sampler_gradient_checkpointing",)
 
 
 def test_every_config_field_has_its_invalid_values_listed():
