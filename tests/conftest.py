@@ -1,8 +1,16 @@
 import logging
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from adamae_hf.data import generate_synthetic_dataset
+
+
+# Property-based tests (tests/test_properties.py): 30 examples each by default, which keeps the file to seconds;
+# `pytest tests/test_properties.py --hypothesis-profile=thorough` runs 500 each.
+settings.register_profile("fast", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fast")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from transformers import (
 )
 
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining, AdaMAEForVideoClassification, AdaMAEModel
-from adamae_hf.modeling_adamae import frame_masking, random_masking, tube_masking
+from adamae_hf.modeling_adamae import adaptive_masking, frame_masking, random_masking, tube_masking
 
 
 TINY = dict(
@@ -152,6 +152,49 @@ def test_baseline_masks_in_the_model(mask_type, ratio):
     assert ((~outputs.bool_masked_pos).sum(1) == config.num_visible_tokens).all()
     assert outputs.token_probabilities is None and outputs.sampling_loss is None
     assert torch.equal(outputs.loss, outputs.reconstruction_loss)
+
+
+@pytest.mark.parametrize("mask_type", ["tube", "random", "frame"])
+def test_mask_type_draws_its_structure_through_the_model(mask_type):
+    """Without `bool_masked_pos` the model draws the mask of `config.mask_type` (issue 14: a "tube" that drew a
+    random mask passed every other test). 4 slices of 4 x 4 tokens at 50 %: every type masks 32 of 64 tokens, so
+    only the structure tells them apart, and a random mask with tube or frame structure has probability < 1e-12."""
+    config = tiny_config(mask_type=mask_type, num_frames=8, mask_ratio=0.5)
+    model = AdaMAEForPreTraining(config).eval()
+    with torch.no_grad():
+        mask = model(clips(16, config)).bool_masked_pos.view(16, 4, 16)  # (clip, slice, spatial token)
+    assert (mask.sum((1, 2)) == 32).all()
+    repeated_over_time = (mask == mask[:, :1]).all(-1).all(-1)  # per clip
+    whole_slices = (mask.all(-1) | (~mask).all(-1)).all(-1)
+    assert repeated_over_time.all() == (mask_type == "tube") and repeated_over_time.any() == (mask_type == "tube")
+    assert whole_slices.all() == (mask_type == "frame") and whole_slices.any() == (mask_type == "frame")
+    if mask_type == "tube":
+        assert (mask[:, 0].sum(-1) == 8).all()  # int(0.5 * 16) masked per slice
+    if mask_type == "frame":
+        assert (mask.all(-1).sum(-1) == 2).all()  # 4 - int(4 * 0.5) masked slices
+    assert len({tuple(row.tolist()) for row in mask.flatten(1)}) > 1  # drawn per clip
+
+
+def test_adaptive_mask_draws_only_tokens_of_nonzero_probability():
+    """Tokens whose sampler logit is -inf (probability exactly 0) are never visible; the visible ones are drawn
+    among the others (exactly N_v of them, different per clip)."""
+    config = tiny_config()  # 32 tokens, 8 visible
+    model = AdaMAEForPreTraining(config).eval()
+    allowed = torch.zeros(16, 32, dtype=torch.bool)
+    generator = torch.Generator().manual_seed(0)
+    for row in allowed:  # 10 to 31 tokens of non-zero probability per clip
+        row[torch.randperm(32, generator=generator)[: int(torch.randint(10, 32, (1,), generator=generator))]] = True
+
+    def forbid(module, args, log_probs):
+        return torch.log_softmax(log_probs.masked_fill(~allowed, float("-inf")), dim=-1)
+
+    model.token_sampler.register_forward_hook(forbid)
+    with torch.no_grad():
+        outputs = model(clips(16, config))
+    visible = ~outputs.bool_masked_pos
+    assert (outputs.token_probabilities[~allowed] == 0).all()
+    assert (visible.sum(1) == 8).all() and not (visible & ~allowed).any()
+    assert len({tuple(row.tolist()) for row in visible}) > 1
 
 
 def test_given_mask_is_used_and_sampling_loss_computed_against_it():
@@ -491,3 +534,213 @@ def test_warm_start_rejects_a_non_videomae_checkpoint(tmp_path):
     AdaMAEForVideoClassification(tiny_config()).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="not a VideoMAE"):
         AdaMAEForVideoClassification.from_videomae(str(tmp_path))
+
+
+# ------------------------------------------------------------------------------------------------ found by mutation testing
+# Behaviours that no test checked until `mutmut` (tests/README.md) showed that changing the code kept the suite green.
+def test_adaptive_masking_samples_the_categorical_distribution_without_replacement():
+    """`adaptive_masking` draws as `torch.multinomial(P, N_v, replacement=False)` does: each token first with
+    probability p_i, and within two draws with probability p_i + sum_j p_j p_i / (1 - p_j)."""
+    p = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+    torch.manual_seed(0)
+    log_probs = p.log()[None].repeat(20000, 1)
+    once = (~adaptive_masking(log_probs, 1)).float().mean(0)
+    twice = (~adaptive_masking(log_probs, 2)).float().mean(0)
+    within_two = torch.stack([p[i] + sum(p[j] * p[i] / (1 - p[j]) for j in range(5) if j != i) for i in range(5)])
+    torch.testing.assert_close(once, p, atol=0.02, rtol=0)  # 5 standard errors of 20000 draws
+    torch.testing.assert_close(twice, within_two, atol=0.02, rtol=0)
+
+
+def test_loss_is_reconstruction_plus_weighted_sampling_loss():
+    config = tiny_config(sampling_loss_weight=0.5)
+    outputs = AdaMAEForPreTraining(config)(clips(2))
+    assert outputs.sampling_loss.abs() > 1e-3
+    torch.testing.assert_close(outputs.loss, outputs.reconstruction_loss + 0.5 * outputs.sampling_loss)
+
+
+def test_return_dict_false_gives_tuples_from_the_argument_or_the_config():
+    torch.manual_seed(0)
+    model = AdaMAEForPreTraining(tiny_config())
+    torch.manual_seed(1)
+    as_dict = model(clips(2))
+    torch.manual_seed(1)
+    as_tuple = model(clips(2), return_dict=False)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], as_dict.loss)
+    configured = AdaMAEForPreTraining(tiny_config(return_dict=False))
+    assert isinstance(configured(clips(2)), tuple)
+    classifier = AdaMAEForVideoClassification(tiny_config(num_labels=3, return_dict=False))
+    loss, logits = classifier(clips(2), labels=torch.tensor([0, 1]))
+    assert logits.shape == (2, 3) and loss.ndim == 0
+    classifier = AdaMAEForVideoClassification(tiny_config(num_labels=3))
+    assert isinstance(classifier(clips(2), return_dict=False), tuple)
+
+
+def test_models_run_in_bfloat16(tmp_path):
+    """Cast with `.to` or loaded with `from_pretrained(dtype=...)` (which keeps the fixed position tables in
+    float32), the models run in bfloat16: the tables follow the activations' dtype."""
+    config = tiny_config(num_labels=3)
+    for model_class in (AdaMAEForPreTraining, AdaMAEForVideoClassification):
+        model_class(config).save_pretrained(tmp_path / model_class.__name__)
+        loaded = model_class.from_pretrained(tmp_path / model_class.__name__, dtype=torch.bfloat16)
+        for model in (model_class(config).to(torch.bfloat16), loaded):
+            outputs = model(clips(2).to(torch.bfloat16))
+            assert outputs.logits.dtype == torch.bfloat16 and torch.isfinite(outputs.logits).all()
+
+
+@pytest.mark.parametrize("sampler", [dict(sampler_type="mlp"), dict(sampler_hidden_size=32)])
+def test_sampler_variants_give_a_distribution_and_learn_from_the_sampling_loss(sampler):
+    """Table 1f's MLP sampler, and a sampler narrower than the encoder (with its input projection)."""
+    model = AdaMAEForPreTraining(tiny_config(**sampler))
+    outputs = model(clips(2))
+    torch.testing.assert_close(outputs.token_probabilities.sum(1), torch.ones(2))
+    outputs.sampling_loss.backward()
+    trained = model.token_sampler.mlp if "sampler_type" in sampler else model.token_sampler.input_projection
+    assert trained.weight.grad.abs().sum() > 0
+
+
+def test_sampler_checkpointing_works_with_autograd_grad_and_without_warnings():
+    """The checkpointed sampler gives the same gradients through `torch.autograd.grad` (as for a gradient norm of
+    the sampling loss alone), which a re-entrant checkpoint refuses, and warns about nothing."""
+    import warnings
+
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = AdaMAEForPreTraining(tiny_config(sampler_gradient_checkpointing=checkpointing))
+        parameters = list(model.token_sampler.layers.parameters())
+        torch.manual_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            gradients.append(torch.autograd.grad(model(clips(2)).sampling_loss, parameters))
+    assert all(g.abs().sum() > 0 for g in gradients[1])
+    for plain, checkpointed in zip(*gradients):
+        torch.testing.assert_close(plain, checkpointed, atol=1e-6, rtol=1e-5)
+
+
+def test_a_single_clip_with_a_given_mask():
+    mask = random_masking(1, 32, 24)
+    outputs = AdaMAEForPreTraining(tiny_config())(clips(1), bool_masked_pos=mask)
+    assert torch.equal(outputs.bool_masked_pos, mask) and outputs.logits.shape[:2] == (1, 24)
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        ([[True] * 24 + [False] * 8], "bool_masked_pos must be a torch.bool tensor, got list."),
+        (torch.zeros(2, 32, dtype=torch.long), "bool_masked_pos must be a torch.bool tensor, got torch.int64."),
+        (random_masking(3, 32, 24), "bool_masked_pos has 3 rows but pixel_values holds 2 clips."),
+    ],
+)
+def test_bad_bool_masked_pos_messages_name_what_was_given(mask, message):
+    with pytest.raises(ValueError) as error:
+        AdaMAEForPreTraining(tiny_config())(clips(2), bool_masked_pos=mask)
+    assert str(error.value) == message
+
+
+def test_sample_mask_without_log_probs_for_adaptive_says_what_it_needs():
+    with pytest.raises(ValueError) as error:
+        AdaMAEForPreTraining(tiny_config()).sample_mask(2)
+    assert str(error.value) == "mask_type='adaptive' needs the sampler's token_log_probs."
+
+
+def _reference_targets(pixels: torch.Tensor, tubelet: int, patch: int, normalise: bool) -> torch.Tensor:
+    """Targets token by token (time-major token order, values laid out (t h w c)) from `pixels` (B, T, C, H, W)."""
+    batch_size, time, channels, height, width = pixels.shape
+    tokens = []
+    for t in range(0, time, tubelet):
+        for h in range(0, height, patch):
+            for w in range(0, width, patch):
+                cube = pixels[:, t : t + tubelet, :, h : h + patch, w : w + patch]  # (B, t, C, p, p)
+                values = cube.permute(0, 1, 3, 4, 2).reshape(batch_size, -1, channels)  # (B, t*p*p, C)
+                if normalise:
+                    values = (values - values.mean(1, keepdim=True)) / (values.std(1, keepdim=True) + 1e-6)
+                tokens.append(values.reshape(batch_size, -1))
+    return torch.stack(tokens, dim=1)
+
+
+@pytest.mark.parametrize("norm_pix_loss", [False, True])
+def test_targets_are_the_pixels_of_each_tubelet(norm_pix_loss):
+    """RGB clips are un-normalised to [0, 1] (ImageNet mean/std); with norm_pix_loss each tubelet and channel is
+    normalised by its mean and unbiased std (+1e-6)."""
+    from adamae_hf.modeling_adamae import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, patchify_targets
+
+    config = tiny_config(norm_pix_loss=norm_pix_loss)
+    rgb = torch.rand((2, 4, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor(IMAGENET_DEFAULT_MEAN)[:, None, None], torch.tensor(IMAGENET_DEFAULT_STD)[:, None, None]
+    targets = patchify_targets((rgb - mean) / std, config)
+    expected = _reference_targets(rgb, config.tubelet_size, config.patch_size, norm_pix_loss)
+    torch.testing.assert_close(targets, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_non_rgb_clips_need_norm_pix_loss():
+    config = tiny_config(num_channels=1)
+    pixels = torch.randn((2, 4, 1, 32, 32), generator=torch.Generator().manual_seed(0))
+    from adamae_hf.modeling_adamae import patchify_targets
+
+    torch.testing.assert_close(patchify_targets(pixels, config), _reference_targets(pixels, 2, 8, normalise=True))
+    assert torch.isfinite(AdaMAEForPreTraining(config)(pixels).loss)
+    with pytest.raises(ValueError) as error:
+        AdaMAEForPreTraining(tiny_config(num_channels=1, norm_pix_loss=False))(pixels)
+    assert str(error.value) == "Can't un-normalise non-RGB pixel values; set config.norm_pix_loss=True."
+
+
+def test_regression_losses():
+    """`num_labels=1` (or `problem_type="regression"`) gives the mean squared error, as transformers' models."""
+    single = AdaMAEForVideoClassification(tiny_config(num_labels=1))
+    targets = torch.tensor([0.5, -1.0])
+    outputs = single(clips(2), labels=targets)
+    torch.testing.assert_close(outputs.loss, torch.nn.functional.mse_loss(outputs.logits[:, 0], targets))
+    multi = AdaMAEForVideoClassification(tiny_config(num_labels=3, problem_type="regression"))
+    targets = torch.tensor([[0.5, -1.0, 2.0], [0.0, 1.0, 3.0]])
+    outputs = multi(clips(2), labels=targets)
+    torch.testing.assert_close(outputs.loss, torch.nn.functional.mse_loss(outputs.logits, targets))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_masks_and_labels_follow_the_device_of_the_inputs():
+    """Masks are drawn on the clips' device, a CPU mask or CPU labels are moved there (CUDA only)."""
+    for mask_type, ratio in (("adaptive", 0.75), ("tube", 0.75), ("random", 0.75), ("frame", 0.5)):
+        model = AdaMAEForPreTraining(tiny_config(mask_type=mask_type, mask_ratio=ratio)).cuda()
+        assert model(clips(2).cuda()).bool_masked_pos.is_cuda
+    model = AdaMAEForPreTraining(tiny_config()).cuda()
+    assert model(clips(2).cuda(), bool_masked_pos=random_masking(2, 32, 24)).bool_masked_pos.is_cuda
+    classifier = AdaMAEForVideoClassification(tiny_config(num_labels=3)).cuda()
+    assert torch.isfinite(classifier(clips(2).cuda(), labels=torch.tensor([0, 2])).loss)
+
+
+# Mutants of modeling_adamae.py that survive the tests above and are equivalent (the same behaviour for every input
+# the public API can pass), with mutmut 3.8.1's names at the commit of tests/README.md's score:
+# - x_adaptive_masking__mutmut_15: `keys.topk(k, dim=1)` -> `keys.topk(k)`: the keys are (B, N), dim -1 is dim 1.
+# - x_adaptive_masking__mutmut_16/18: `topk(..., sorted=False)` -> sorted=True (or the default, True): the indices
+#   are only scattered into the mask, their order is irrelevant.
+# - x_mask_to_indices__mutmut_6: `argsort(..., dim=1)` -> the default dim -1: the mask is (B, N).
+# - x_mask_to_indices__mutmut_8: `.to(torch.uint8)` -> `.to(None)` (stays bool): a stable argsort of bools orders
+#   False before True, as of 0 before 1.
+# - x_patchify_targets__mutmut_86/96: `mean(dim=-2)` / `var(dim=-2)` -> dim=+2: the tensor is 4-D there.
+# - x_patchify_targets__mutmut_94: `var(unbiased=True)` -> `var()`: torch's default is the unbiased estimate.
+# - xǁAdaMAETokenSamplerǁforward__mutmut_23: `log_softmax(dim=-1)` -> dim=+1: the logits are (B, N).
+# - xǁAdaMAEForVideoClassificationǁclassification_loss__mutmut_11/12/13: the default problem type
+#   "single_label_classification" -> None / another string: the last branch (cross-entropy) is taken for any
+#   problem type other than "regression" and "multi_label_classification".
+# - xǁAdaMAEForVideoClassificationǁclassification_loss__mutmut_24: `logits.squeeze(-1)` -> squeeze(+1): the logits
+#   are (B, 1) there.
+# - xǁAdaMAETokenSamplerǁ__init____mutmut_28: the sampler blocks' `qkv_bias=False` -> None: AdaMAEAttention only
+#   tests its truth value.
+# - xǁAdaMAETokenSamplerǁ__init____mutmut_45/48/51: `getattr(config, "sampler_gradient_checkpointing", False)`
+#   with the default None, none or True: AdaMAEConfig.__init__ always sets the attribute, so the default is unused.
+# Not equivalent, surviving (counted as survivors in tests/README.md's score):
+# - x_adaptive_masking__mutmut_3/5: the Exp(1) noise drawn in the log-probabilities' dtype instead of float32. The
+#   same for the float32 log-probs the model always passes (AdaMAETokenSampler returns float32, also under
+#   autocast); a direct call with bfloat16 log-probs would round the noise to bfloat16, which skews the draw too
+#   little to measure in a test.
+# - xǁAdaMAEForPreTrainingǁforward__mutmut_77 (`self.mask_token.to(decoder_tokens.dtype)` -> `.to(None)`) and
+#   xǁAdaMAETokenSamplerǁforward__mutmut_6 (`position_embeddings.to(tokens.dtype)` -> `.to(None)`): both are
+#   Parameters, which have the model's dtype whether it is cast with `.to` or loaded with `dtype=`; they differ from
+#   the activations only under autocast, where the mutant adds in float32 instead of rounding to bfloat16 first, a
+#   difference in the last bits that no behaviour pins down.
+# - Observable only on a CUDA device: `device=device` / `device=pixel_values.device` / `.to(pixel_values.device)` /
+#   `labels.to(logits.device)` dropped or set to None in random_masking (5, 8), tube_masking (6, 10), frame_masking
+#   (6, 10), sample_mask (20, 24, 34, 38, 44, 48), AdaMAEForPreTraining.forward (32, 35, 47) and
+#   classification_loss (3): on CPU the default device is the clips' device. test_masks_and_labels_follow_the_device_
+#   of_the_inputs is written to kill them on a GPU; it has not run yet (no GPU was available), so they count as
+#   survivors.

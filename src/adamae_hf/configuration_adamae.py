@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 
 from transformers import PretrainedConfig
 
@@ -33,9 +34,10 @@ class AdaMAEConfig(PretrainedConfig):
             sampled without replacement from the sampler's distribution), `"tube"` (VideoMAE: one random spatial mask
             repeated over time), `"random"` (uniform over all tokens) or `"frame"` (whole temporal slices).
         mask_ratio (`float`, defaults to 0.95):
-            Fraction of masked tokens, in (0, 1). The adaptive and frame masks keep
-            `int(N * (1 - mask_ratio))` visible tokens (78 of 1568 at 95 %); tube and random masks mask
-            `int(mask_ratio * n)` tokens as VideoMAE's mask generators do.
+            Fraction of masked tokens, in (0, 1). The adaptive mask keeps `int(N * (1 - mask_ratio))` visible
+            tokens (78 of 1568 at 95 %); tube and random masks mask `int(mask_ratio * n)` tokens as VideoMAE's mask
+            generators do (n = tokens per slice for tube, N for random); the frame mask keeps
+            `int(slices * (1 - mask_ratio))` whole temporal slices visible.
         sampler_type (`str`, defaults to `"mha"`):
             `"mha"`: pre-norm transformer block(s) then `Linear(d, 1)`; `"mlp"`: `Linear(d, d)`, `Linear(d, 1)`
             (Table 1f of the paper).
@@ -305,17 +307,17 @@ class AdaMAEConfig(PretrainedConfig):
             fail("decoder_mask_ratio", "it must lie in [0, 1) (0 = the decoder reconstructs every masked token)")
         for field in ("layer_norm_eps", "sampler_layer_norm_eps", "head_layer_norm_eps", "initializer_range"):
             value = getattr(self, field)
-            if not (isinstance(value, (int, float)) and value > 0):
-                fail(field, "it must be a positive number")
+            if not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                fail(field, "it must be a positive, finite number")
         for field in ("qkv_bias", "use_mean_pooling", "norm_pix_loss", "sampling_loss_to_tokenizer"):
             if not isinstance(getattr(self, field), bool):
                 fail(field, "it must be true or false")
         if self.use_final_layernorm is not None and not isinstance(self.use_final_layernorm, bool):
             fail("use_final_layernorm", "it must be true, false or None (the model's default)")
-        if not (isinstance(self.sampling_loss_weight, (int, float)) and self.sampling_loss_weight >= 0):
-            fail("sampling_loss_weight", "it must be a number >= 0")
-        if not (isinstance(self.classifier_init_scale, (int, float)) and self.classifier_init_scale >= 0):
-            fail("classifier_init_scale", "it must be a number >= 0")
+        for field in ("sampling_loss_weight", "classifier_init_scale"):
+            value = getattr(self, field)
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                fail(field, "it must be a finite number >= 0")
 
 
 __all__ = ["AdaMAEConfig"]
