@@ -305,7 +305,10 @@ INVALID_VALUES = {
     "mask_ratio": _outside_0_1(),
     **{
         field: _outside_unit_interval_right_open()
-        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob", "sampler_dropout", "drop_path_rate")
+        for field in (
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "sampler_dropout", "drop_path_rate",
+            "decoder_mask_ratio",
+        )  # fmt: skip
     },
     **{
         field: _not_positive()
