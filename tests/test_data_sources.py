@@ -3,6 +3,7 @@
 import json
 
 import datasets
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,7 @@ from adamae_hf.data import (
     read_video_clips,
     synthetic_dataset_dir,
 )
+from adamae_hf.data.synthetic import render_clip
 
 
 def eval_dataset(source, **kwargs):
@@ -110,14 +112,18 @@ def test_synthetic_dataset(data_synthetic_dir, tmp_path):
     assert mask.shape == (16, 32, 32) and mask.dtype == bool and mask.any(axis=(1, 2)).all()
 
     kwargs = dict(num_classes=2, train_per_class=1, val_per_class=1, num_frames=8, image_size=32)
+    # the frames and masks are exact functions of the seed
+    rendered = [render_clip(np.random.default_rng([0, 0, 1, 0]), "right", 8, 32, 32) for _ in range(2)]
+    assert np.array_equal(rendered[0][0], rendered[1][0]) and np.array_equal(rendered[0][1], rendered[1][1])
     first = generate_synthetic_dataset(tmp_path / "first", seed=0, **kwargs)
     again = generate_synthetic_dataset(tmp_path / "again", seed=0, **kwargs)
     other = generate_synthetic_dataset(tmp_path / "other", seed=1, **kwargs)
     for clip in ("train/right/right_0000.mp4", "validation/left/left_0000.mp4"):
-        reference = read_video_clips(first / clip, 8, 1, mode="eval")
-        assert (first / clip).read_bytes() == (again / clip).read_bytes()
-        assert torch.equal(read_video_clips(again / clip, 8, 1, mode="eval"), reference)
-        assert not torch.equal(read_video_clips(other / clip, 8, 1, mode="eval"), reference)
+        reference = read_video_clips(first / clip, 8, 1, mode="eval").float()
+        # the same frames; the H.264 files are byte-identical on an idle machine but not always under CPU contention
+        # (see write_mp4): decoded, they agree to a fraction of a level on average
+        assert (read_video_clips(again / clip, 8, 1, mode="eval").float() - reference).abs().mean() < 2.0
+        assert (read_video_clips(other / clip, 8, 1, mode="eval").float() - reference).abs().mean() > 5.0
     with pytest.raises(FileExistsError):
         generate_synthetic_dataset(tmp_path / "again", seed=5, **kwargs)
 
