@@ -7,7 +7,9 @@
 # Run from the repository root:   bash benchmarks/gpu_check.sh
 # Results go to $RESULTS (default benchmarks/results/gpu, or $OUT/gpu when $OUT is set): *.json, *.md, ALL.md and
 # gpu_check.log. Optional: PROFILE=1 (where the time goes, +1.5 min), INFERENCE=1 (classification, +1.5 min),
-# COMPILE=1 (torch.compile, +4 min).
+# COMPILE=1 (torch.compile, +4 min). STEPS="sync bench launch" (default: all three) runs a subset, appending to the
+# log when it is not all three (so that the timing-insensitive steps can run beside other work, the benchmark alone);
+# LAUNCH_DIR (default $RESULTS) is where the launch runs write their checkpoints.
 # The same script runs on CPU with tiny sizes (what tests/test_gpu_check.py does, `slow` marker):
 #   DEVICE=cpu SIZE=tiny BATCHES=2 DTYPE=fp32 bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -18,11 +20,15 @@ SIZE="${SIZE:-base}"
 BATCHES="${BATCHES:-16 32}"
 DTYPE="${DTYPE:-bf16}"
 REPEATS="${REPEATS:-8}"
+STEPS="${STEPS:-sync bench launch}"
 RESULTS="${RESULTS:-${OUT:+$OUT/gpu}}"
 RESULTS="${RESULTS:-benchmarks/results/gpu}"
-mkdir -p "$RESULTS"
+LAUNCH_DIR="${LAUNCH_DIR:-$RESULTS}"
+mkdir -p "$RESULTS" "$LAUNCH_DIR"
 LOG="$RESULTS/gpu_check.log"
-: > "$LOG"
+[ "$STEPS" = "sync bench launch" ] && : > "$LOG"
+echo "=== steps: $STEPS" >> "$LOG"
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
 FAILED=0
 run() {  # run <seconds> <command...>: time-limited, logged; a failure is counted, never aborts the script
   local limit=$1; shift
@@ -47,12 +53,12 @@ fi
 "$PYTHON" -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" | tee -a "$LOG"
 
 # 1. No host-device sync (CUDA only: the tests skip without it), bf16 close to fp32. ~40 s.
-run 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_performance.py tests/test_decoder_masking.py \
+wants sync && run 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_performance.py tests/test_decoder_masking.py \
   -k "sync or bf16"
 
 # 2. The pre-training step at each batch size: time (interleaved rounds), FLOPs, MFU, peak memory per model
 #    (fresh subprocesses), activation memory per part. ~2 min per batch size on an H100.
-for BS in $BATCHES; do
+wants bench && for BS in $BATCHES; do
   run 200 "$PYTHON" benchmarks/bench_pretraining.py --sizes "$SIZE" --device "$DEVICE" --dtype "$DTYPE" \
     --batch-size "$BS" --warmup 3 --repeats "$REPEATS" --memory-steps 2 --models $MODELS "${MEASURED_PEAK[@]}" \
     --output "$RESULTS/pretraining_${SIZE}_${DTYPE}_bs$BS"
@@ -62,8 +68,8 @@ done
 #    then a resume from it to step 6; the log shows the distributed type accelerate chose. Tiny synthetic model.
 LAUNCH=(--mixed_precision "$([ "$DTYPE" = fp32 ] && echo no || echo "$DTYPE")" --num_processes 1 --num_machines 1)
 [ "$DEVICE" = cpu ] && LAUNCH+=(--cpu)
-for ENGINE in fsdp ddp; do
-  RUN_DIR="$RESULTS/launch_$ENGINE"
+wants launch && for ENGINE in fsdp ddp; do
+  RUN_DIR="$LAUNCH_DIR/launch_$ENGINE"
   rm -rf "$RUN_DIR"
   ARGS=(--num_visualizations 0 --disable_tqdm --dataloader_num_workers 0 --output_dir "$RUN_DIR"
         --checkpointing_steps 2)

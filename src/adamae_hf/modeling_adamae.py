@@ -198,9 +198,12 @@ def patchify_targets(pixel_values: torch.Tensor, config: AdaMAEConfig) -> torch.
     batch_size, time, channels, height, width = pixel_values.shape
     frames = pixel_values.float()
     if channels == 3:
-        mean = frames.new_tensor(IMAGENET_DEFAULT_MEAN)[None, None, :, None, None]
-        std = frames.new_tensor(IMAGENET_DEFAULT_STD)[None, None, :, None, None]
-        frames = frames * std + mean
+        # per channel with Python scalars: a tensor built from the constants would be a host-to-device copy, which
+        # synchronises the host with a CUDA stream (found by the sync test on a GPU); the arithmetic is the same
+        frames = torch.stack(
+            [frames[:, :, c] * std + mean for c, (mean, std) in enumerate(zip(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD))],
+            dim=2,
+        )
     elif not config.norm_pix_loss:
         raise ValueError("Can't un-normalise non-RGB pixel values; set config.norm_pix_loss=True.")
     tubelet, patch = config.tubelet_size, config.patch_size
