@@ -176,7 +176,7 @@ def parse_args(args: list[str] | None = None):
     synthetic = not any(f"--{name}" in given for name in ("dataset_name", "train_dir", "train_list", "validation_dir", "validation_list"))
     if synthetic:  # the embedded dataset's defaults: a few minutes on 2 CPU cores
         defaults = {
-            "--output_dir": DEFAULT_OUTPUT_DIR, "--num_train_epochs": "4", "--per_device_train_batch_size": "8",
+            "--output_dir": DEFAULT_OUTPUT_DIR, "--num_train_epochs": "12", "--per_device_train_batch_size": "16",
             "--per_device_eval_batch_size": "16", "--learning_rate": "5e-4", "--save_strategy": "no",
             "--dataloader_num_workers": "2",
             # A tiny ViT on 2048 clips: its pre-training is minutes, not 800 epochs, so no layer decay and no drop

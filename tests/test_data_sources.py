@@ -121,9 +121,10 @@ def test_synthetic_dataset(data_synthetic_dir, tmp_path):
     for clip in ("train/right/right_0000.mp4", "validation/left/left_0000.mp4"):
         reference = read_video_clips(first / clip, 8, 1, mode="eval").float()
         # the same frames; the H.264 files are byte-identical on an idle machine but not always under CPU contention
-        # (see write_mp4): decoded, they agree to a fraction of a level on average
-        assert (read_video_clips(again / clip, 8, 1, mode="eval").float() - reference).abs().mean() < 2.0
-        assert (read_video_clips(other / clip, 8, 1, mode="eval").float() - reference).abs().mean() > 5.0
+        # (see write_mp4): decoded, they agree to 0-2.3 levels on average (measured under load, format 4), while
+        # another seed's clips differ by 42-63 levels
+        assert (read_video_clips(again / clip, 8, 1, mode="eval").float() - reference).abs().mean() < 5.0
+        assert (read_video_clips(other / clip, 8, 1, mode="eval").float() - reference).abs().mean() > 20.0
     with pytest.raises(FileExistsError):
         generate_synthetic_dataset(tmp_path / "again", seed=5, **kwargs)
 

@@ -240,8 +240,8 @@ def demo_pretraining(tmp_path_factory):
 @pytest.mark.slow  # about 1.5 minutes on 2 idle CPU cores: `pytest -m slow`
 def test_default_demo_pretraining_learns(demo_pretraining):
     """The demo's pre-training visibly learns (issue targets: reconstruction loss <= 0.8 on normalised targets,
-    object-mass ratio >= 2.0 on the synthetic validation clips). Measured with seed 0: reconstruction loss 0.247
-    (last step) / 0.235 (validation, random mask), object-mass ratio 4.23, motion correlation 0.34."""
+    object-mass ratio >= 2.0 on the synthetic validation clips). Measured with seed 0 (dataset format 4): reconstruction
+    loss 0.432 (last step) / 0.412 (validation, random mask), object-mass ratio 2.97, motion correlation 0.57."""
     import json
 
     results = json.loads((demo_pretraining / "outputs/adamae-pretrain-synthetic/train_results.json").read_text())
@@ -251,12 +251,11 @@ def test_default_demo_pretraining_learns(demo_pretraining):
     assert results["focus_motion_correlation"] > 0.2, results
 
 
-@pytest.mark.slow  # about 8 minutes on 2 idle CPU cores
-@pytest.mark.xfail(strict=True, reason="the demo's 4-epoch fine-tuning stays at chance: measured 14.1 % top-1 "
-                   "(seed 0); see the README's fine-tuning section")  # fmt: skip
+@pytest.mark.slow  # about 10 minutes on 2 idle CPU cores
 def test_default_demo_finetuning_beats_chance(demo_pretraining, monkeypatch):
-    """The demo's fine-tuning from its pre-training (8 motion classes, chance 12.5 %) must clear ACCURACY_BAR. It
-    does not yet (strict xfail: this test fails, as a reminder, once it does)."""
+    """The demo's fine-tuning from its pre-training (8 motion classes, chance 12.5 %) must clear ACCURACY_BAR, the
+    lowest top-1 of the demo recipe over seeds in `benchmarks/results/ablation_masking.md` (its adaptive arm) minus a
+    margin for the 64 validation videos here (one video = 1.6 points). Seed 0 through the scripts: 40.6 %."""
     monkeypatch.chdir(demo_pretraining)
     results = run_finetuning.main([])
     assert results["eval_top1"] >= ACCURACY_BAR, results["eval_top1"]

@@ -3,7 +3,7 @@
 `base` is the released ViT-B model; `small` a ViT-S/16 with a 192-wide decoder; `tiny` is sized for the embedded
 synthetic dataset (8 of its 16 frames at 64x64), so that pre-training and fine-tuning finish in minutes on 2 CPU
 cores: 8x8 patches (4 x 8 x 8 = 256 tokens, fine enough for the sampler to single out the moving object, which
-covers about 7 % of them) and 90 % masking (25 visible tokens).
+covers about 16 % of them) and 90 % masking (25 visible tokens).
 """
 
 from __future__ import annotations
