@@ -88,6 +88,9 @@ INTRA = {"g": "1", "bf": "0"}
 # - NO_PICTURE: nothing else, which it rejects (AVERROR_INVALIDDATA).
 END_OF_SEQUENCE = lambda size: b"\x00\x00\x00\x01\x0c" + b"\xff" * (size - 11) + b"\x80\x00\x00\x00\x01\x0a"  # noqa: E731
 NO_PICTURE = lambda size: b"\x00\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x0c" + b"\xff" * (size - 12) + b"\x80"  # noqa: E731
+# An MPEG-4 Part 2 payload: a P-VOP header with vop_coded = 0 (for 25 fps: a 5-bit time increment), zero-padded.
+# FFmpeg's decoder gives no frame for it; the MP4 muxer keeps the packet's keyframe flag.
+NOT_CODED = lambda size: b"\x00\x00\x01\xb6\x50\x4f" + b"\x00" * (size - 6)  # noqa: E731
 
 
 def replace_payload(packet: av.Packet, payload) -> av.Packet:
@@ -295,7 +298,7 @@ def test_decoded_frame_count(tmp_path):
     (the video stream's only: not the audio), a seek decodes from the keyframe before the wanted frame, frames up to
     64 apart are decoded on (no seek), further ones are sought; the counts of several reads add up."""
     fixed = {"g": "10", "sc_threshold": "0", "keyint_min": "10"}  # a keyframe every 10 frames, no other
-    for ext, fmt, bframes in ((".mkv", "matroska", "0"), (".mp4", "mp4", "2")):  # MP4: seeks by decoding time
+    for ext, fmt, bframes in ((".mkv", "matroska", "0"), (".mp4", "mp4", "2"), (".flv", "flv", "2")):
         video = write_video(tmp_path / f"gop10{ext}", NUM_FRAMES, fmt, "libx264", options={**fixed, "bf": bframes})
         with av.open(str(video)) as container:
             keys = [n for n, packet in enumerate(container.demux(video=0)) if packet.is_keyframe]
@@ -344,6 +347,28 @@ def test_frames_that_do_not_decode_are_an_error(tmp_path):
     video = dropping(tmp_path / "none.mkv", 30, range(30))
     with pytest.raises(VideoReadError, match=r"none\.mkv': no frame could be decoded$"):
         read_video_clips(video, 4, 2, 1, "eval")
+    # every frame after the first not coded, in MP4 (keyframes kept): the seek to frame 14 gives no frame at all
+    video = write_video(tmp_path / "not_coded.mp4", 30, "mp4", "mpeg4", options={"g": "1"},
+                        edit=lambda n, packet: replace_payload(packet, NOT_CODED) if n else packet)  # fmt: skip
+    with pytest.raises(VideoReadError, match=r"not_coded\.mp4': no frame could be decoded$"):
+        read_video_clips(video, 1, 1, 1, "eval")
+
+
+def test_a_seek_that_lands_late_is_retried_from_the_keyframe_before(tmp_path):
+    """x264's periodic intra refresh (low-latency streams): the keyframe flags mark recovery points, and after a seek
+    to one the decoder shows frames only from two frames later. A wanted frame in between is sought again from the
+    keyframe before: still exact, still seeking (not decoding from the start)."""
+    video = write_video(tmp_path / "refresh.mkv", NUM_FRAMES, "matroska", "libx264",
+                        options={"g": "10", "bf": "0", "intra-refresh": "1"})  # fmt: skip
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        keys = [packet.pts for packet in container.demux(stream) if packet.is_keyframe]
+        assert len(keys) == NUM_FRAMES // 10
+        container.seek(keys[7], stream=stream)
+        assert next(container.decode(stream)).pts > keys[7]  # frame 70 is a keyframe, 72 comes out first
+    _, stats = check_exact(video, NUM_FRAMES, 4, 2, 1, "eval")  # frames 71, 73, 75, 77
+    assert stats["seeked"] is True
+    assert stats["decoded_frames"] == 1 + 16  # frame 72 after the seek to 70, then 62..77 after the one to 60
 
 
 def test_matroska_without_a_seek_index_is_decoded_forward(tmp_path):
@@ -373,3 +398,47 @@ def test_frames_before_the_first_keyframe_are_left_out(tmp_path):
     clips = read_video_clips(video, 4, 2, 2, "eval", stats=stats)
     assert stats["video_frames"] == 30
     np.testing.assert_array_equal(read_indices(clips), stats["indices"] + 10)  # frame k shows k + 10
+
+
+# Mutants of the frame-exact reader in data/video_io.py that survive the tests above (mutmut 3.8.1's names at the
+# commit of tests/README.md's score). Equivalent (the same behaviour for every input the public API can pass):
+# - the file's name dropped from an internal VideoReadError (`VideoReadError(None, ...)`, the one-argument form, or
+#   `name` -> None passed down): x__index_frames__mutmut_20/22, x__decode_forward__mutmut_21/23, x__read__mutmut_3/9/
+#   11/28/85/118/120/134/136, x_read_video_clips__mutmut_27/32. read_video_clips re-raises every VideoReadError
+#   with `e.path or name`, so the message names the file all the same.
+# - x_read_video_clips__mutmut_50: `e.path or name` -> `e.path and name`: every VideoReadError raised inside has
+#   `path=name`, so both give `name`.
+# - xǁ_FrameIndexǁkeyframe_before__mutmut_1: the default `back=0` -> 1: the only caller passes `back`.
+# - x__index_frames__mutmut_30/35/37/38: the key_pts of the index built without time stamps (None, float or one
+#   element): that index is never sought in (seeking needs the time stamps), so key_pts is never read.
+# - x__index_frames__mutmut_53/55/58/60: `np.asarray(..., dtype=np.int64)` without the dtype: a list of Python
+#   ints is int64 already; an empty keyframe list becomes an empty float array, which searchsorted treats alike.
+# - x__index_frames__mutmut_44: `decodable if decodable else pts` -> always decodable: it holds the first
+#   keyframe's own time stamp, so it is never empty.
+# - x__decode_forward__mutmut_39: `convert(frame) if array is None else array` -> always convert: the wanted
+#   frames are distinct, so each decoded frame is converted at most once either way.
+# - x__decode_seeking__mutmut_5/6: the initial `current = -1` -> +1 / -2: only read after `decoded is None`, which
+#   short-circuits the test.
+# - x__decode_seeking__mutmut_10/11 (the seek test `wanted[pos] - current > _SEEK_GAP` at the top of the loop ->
+#   `+` / `>=`) and 39/40 (the same change to the test that leaves the inner loop): the top test is reached again
+#   only after the inner one broke off, and each mutant only widens its test, so the frames sought and decoded are
+#   the same (an extra break resumes the same decoding iterator).
+# - x__decode_seeking__mutmut_42: `break` -> `return` (None) when the stream ends: the result is then incomplete
+#   either way, and None or an incomplete dict both make _read decode forward from the start.
+# - x__read__mutmut_71: `frames = None` -> "" after a failed seek: both are shorter than `wanted`, so both decode
+#   forward.
+# - x__read__mutmut_132: `w < last_ok` -> `w <= last_ok` for the missing wanted frames: last_ok is not missing.
+# - x__seek_before__mutmut_15: `seek(..., backward=True)` -> the default, which is True in PyAV.
+# Not equivalent, surviving (counted as survivors in tests/README.md's score):
+# - x__decode_forward__mutmut_22/24/25/26: the message of "a decoded frame has no time stamp although its packet
+#   had one" (None, empty, "XX...XX", upper case). FFmpeg's decoders give each frame its packet's time stamp; no
+#   video we could make reaches this defensive check.
+# - x__seek_before__mutmut_24: `first.pts is None or int(first.pts) not in position` -> `and`: differs only when
+#   the first frame after a seek to a demuxed keyframe has a time stamp that no packet had; no video we could make
+#   does that (the frames the index leaves out come before the first keyframe, and a seek lands on or after it).
+# - x__seek_before__mutmut_2: `range(3)` -> `range(4)` seek attempts: differs only after three late landings in a
+#   row with a fourth keyframe back that lands in time; in the intra-refresh video the one before always does. The
+#   number of retries is a cost trade-off, not a behaviour a test should pin.
+# - x__index_frames__mutmut_6: `continue` -> `break` at a packet of size 0: PyAV yields one only as the final flush
+#   packet of the demuxer, and muxing an empty packet in the middle of an AVI, Matroska, MP4 or FLV file writes
+#   none, so no test video has one; a demuxer that returned one mid-stream would lose the frames after it.
