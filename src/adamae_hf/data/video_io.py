@@ -15,8 +15,8 @@ How frames are found (the approach of torchcodec's "exact" mode):
   (the frames before it cannot be decoded);
 - in containers whose seeking is exact (MP4/MOV, Matroska/WebM, AVI, FLV, ASF), a wanted frame far ahead is
   reached by seeking to the keyframe before it, then decoding forward; elsewhere (MPEG-PS ``.mpg``, MPEG-TS, ...)
-  and whenever a decoded frame's time stamp is not one of the demuxed ones, the stream is decoded forward from
-  its first frame;
+  and whenever a decoded frame's time stamp is not one of the demuxed ones or the demuxer cannot seek, the stream
+  is decoded forward from its first frame;
 - a change of resolution mid-stream is resized (bilinear) to the first frame's size;
 - a rotation in the stream's display matrix (phone videos) is applied, as players do: frames come back upright
   (read from `VideoFrame.rotation`; PyAV versions without it return frames as stored).
@@ -253,12 +253,16 @@ def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex
 def _seek_before(container, stream, index: _FrameIndex, position: dict[int, int], target: int, counter: list):
     """Seek to the keyframe at or before frame ``target`` and return an iterator of ``(frame index, frame)`` from
     there. Demuxers seek by their own index's time stamps (decoding time in some); a seek that lands after the
-    target is retried from an earlier keyframe. Raises :class:`_SeekUntrusted` when that does not help."""
+    target is retried from an earlier keyframe. Raises :class:`_SeekUntrusted` when that does not help, or when the
+    demuxer refuses to seek (a Matroska file without a seek index: FFmpeg's EPERM)."""
     for back in range(3):
         key = index.keyframe_before(target, back)
         if key is None:
             break
-        container.seek(key, stream=stream, backward=True)
+        try:
+            container.seek(key, stream=stream, backward=True)
+        except av.FFmpegError:
+            break
         frames = container.decode(stream)
         first = next(frames, None)
         if first is None or first.pts is None or int(first.pts) not in position:
