@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         for arm in args.arms:
             result_file = work_dir / f"{arm}-seed{seed}.json"
             previous = json.loads(result_file.read_text()) if result_file.exists() else None
-            if previous is not None and previous.get("recipe") == recipe:
+            if previous is not None and previous.get("recipe") == json.loads(json.dumps(recipe)):  # tuples as lists
                 results.append(previous)
             else:  # not run yet, or with another recipe
                 todo.append((arm, seed, str(data_file), args.device, str(result_file), recipe))

@@ -253,15 +253,15 @@ def test_default_demo_pretraining_learns(demo_pretraining):
 
 @pytest.mark.slow  # about 10 minutes on 2 idle CPU cores
 def test_default_demo_finetuning_beats_chance(demo_pretraining, monkeypatch):
-    """The demo's fine-tuning from its pre-training (8 motion classes, chance 12.5 %) must clear ACCURACY_BAR, the
-    lowest top-1 of the demo recipe over seeds in `benchmarks/results/ablation_masking.md` (its adaptive arm) minus a
-    margin for the 64 validation videos here (one video = 1.6 points). Seed 0 through the scripts: 40.6 %."""
+    """The demo's fine-tuning from its pre-training (8 motion classes, chance 12.5 %) must clear ACCURACY_BAR."""
     monkeypatch.chdir(demo_pretraining)
     results = run_finetuning.main([])
     assert results["eval_top1"] >= ACCURACY_BAR, results["eval_top1"]
 
 
-ACCURACY_BAR = 20.0
+# From benchmarks/results/ablation_masking.md, the demo's recipe over 3 seeds (its adaptive arm): 74.7 ± 14.5 % top-1;
+# the bar is the mean minus 3 standard deviations (31), rounded down. Seed 0 through the scripts gave 40.6 %.
+ACCURACY_BAR = 30.0
 
 
 @pytest.mark.parametrize(
