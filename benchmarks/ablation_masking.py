@@ -34,6 +34,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import signal
 import statistics
 import sys
 import tempfile
@@ -286,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             else:  # not run yet, or with another recipe
                 todo.append((arm, seed, str(data_file), args.device, str(result_file), recipe))
     print(f"{len(results)} runs done before, {len(todo)} to run, {args.jobs} at a time", flush=True)
+    # SIGTERM ends the pool's workers too (leaving the `with` block terminates them), not only this process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs, maxtasksperchild=1) as pool:
         for result in pool.imap_unordered(_run_one_star, todo):
