@@ -50,6 +50,9 @@ SIZES: dict[str, dict] = {
 PRETRAINING_MODELS: dict[str, tuple[str, str, float, dict]] = {
     "adamae-adaptive-95": ("adamae", "adaptive", 0.95, {}),
     "adamae-tube-90": ("adamae", "tube", 0.90, {}),
+    # AdaMAE without its sampler at the adaptive arm's ratio: with adamae-adaptive-95 it isolates the sampler's cost
+    # (same encoder and decoder tokens), with adamae-tube-90 the encoder's saving from 78 instead of 156 tokens.
+    "adamae-random-95": ("adamae", "random", 0.95, {}),
     "videomae-tube-90": ("videomae", "tube", 0.90, {}),
     # AdaMAE adaptive 95 % with activation checkpointing of the sampler block only (recomputes the sampler's
     # forward in the backward; the same math, dropout RNG restored).
