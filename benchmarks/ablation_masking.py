@@ -15,8 +15,10 @@ Every arm follows the quick start's demo recipe (the defaults of `scripts/run_pr
 
 The clips are rendered in memory by the dataset's own renderer with the dataset's seeds (`render_clip`; the
 training clips are the embedded dataset's 2048 clips before H.264 encoding), so that a run spends its time on the
-model rather than on decoding. That and the 256 validation clips (the dataset has 64; more clips, less noise) are
-the differences from the scripts. Each run is a fresh process with one torch thread; `--jobs` runs several at once.
+model rather than on decoding. That, the 256 validation clips (the dataset has 64; more clips, less noise) with one
+centre crop (the script: 3 crops), plain cross-entropy (the script: label smoothing 0.1) and batches drawn at random
+at every step (the script: epochs of a shuffled order) are the differences from the scripts; the scripts' own runs
+over seeds are `benchmarks/demo_seeds.py`. Each run is a fresh process with one torch thread; `--jobs` runs several at once.
 A run whose result exists in `--work_dir` is not run again, so an interrupted ablation continues where it stopped.
 
     PYTHONPATH=src python benchmarks/ablation_masking.py                       # 4 arms x seeds 0 1 2

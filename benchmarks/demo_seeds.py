@@ -40,12 +40,20 @@ FINETUNING_KEYS = {"eval_top1": "top-1 %", "eval_top5": "top-5 %"}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--work_dir", default="outputs/demo_seeds", help="runs go to WORK/pretrain-seedS, WORK/finetune-seedS")
+    parser.add_argument(
+        "--work_dir", default="outputs/demo_seeds", help="runs go to WORK/pretrain-seedS, WORK/finetune-seedS"
+    )
     parser.add_argument("--output", default="benchmarks/results/demo_seeds", help="prefix of the .json / .md")
-    parser.add_argument("--extra_pretraining_args", default="", help="appended to every run_pretraining.py call")
-    parser.add_argument("--extra_finetuning_args", default="", help="appended to every run_finetuning.py call")
+    parser.add_argument(
+        "--extra_pretraining_args", default="", help="appended to every run_pretraining.py call"
+    )
+    parser.add_argument(
+        "--extra_finetuning_args", default="", help="appended to every run_finetuning.py call"
+    )
     return parser.parse_args(argv)
 
 
@@ -69,7 +77,8 @@ def per_class_accuracy(confusion_file: Path) -> dict[str, float]:
     """Per-class recall in % from the fine-tuning's `confusion_matrix.json` (rows: true class)."""
     data = json.loads(confusion_file.read_text())
     return {
-        name: 100.0 * row[i] / max(sum(row), 1) for i, (name, row) in enumerate(zip(data["label_names"], data["matrix"]))
+        name: 100.0 * row[i] / max(sum(row), 1)
+        for i, (name, row) in enumerate(zip(data["label_names"], data["matrix"]))
     }
 
 
@@ -112,7 +121,9 @@ def main(argv=None) -> dict:
                if all(key in run for run in runs.values())}  # fmt: skip
     classes = list(next(iter(runs.values()))["per_class"])
     per_class = {name: mean_std([run["per_class"][name] for run in runs.values()]) for name in classes}
-    command = "PYTHONPATH=src python benchmarks/demo_seeds.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "PYTHONPATH=src python benchmarks/demo_seeds.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     lines = [
         f"Command: `{command.strip()}`", "",
         "| measure | mean ± std | " + " | ".join(f"seed {s}" for s in runs) + " |",
@@ -121,13 +132,25 @@ def main(argv=None) -> dict:
     for key, label in {**PRETRAINING_KEYS, **FINETUNING_KEYS}.items():
         if key in summary:
             mean, std = summary[key]
-            lines.append(f"| {label} | {mean:.3g} ± {std:.2g} | " + " | ".join(f"{run[key]:.3g}" for run in runs.values()) + " |")
+            lines.append(
+                f"| {label} | {mean:.3g} ± {std:.2g} | "
+                + " | ".join(f"{run[key]:.3g}" for run in runs.values())
+                + " |"
+            )
     for name, (mean, std) in per_class.items():
-        lines.append(f"| top-1 % {name} | {mean:.0f} ± {std:.0f} | " + " | ".join(f"{run['per_class'][name]:.0f}" for run in runs.values()) + " |")
+        lines.append(
+            f"| top-1 % {name} | {mean:.0f} ± {std:.0f} | "
+            + " | ".join(f"{run['per_class'][name]:.0f}" for run in runs.values())
+            + " |"
+        )
     for stage in ("pretraining", "finetuning"):
         values = [run[f"{stage}_runtime"] for run in runs.values() if run[f"{stage}_runtime"]]
         if values:
-            lines.append(f"| {stage} runtime (min) | {statistics.mean(values) / 60:.1f} | " + " | ".join(f"{v / 60:.1f}" for v in values) + " |")
+            lines.append(
+                f"| {stage} runtime (min) | {statistics.mean(values) / 60:.1f} | "
+                + " | ".join(f"{v / 60:.1f}" for v in values)
+                + " |"
+            )
     table = "\n".join(lines) + "\n"
     output = ROOT / args.output
     output.parent.mkdir(parents=True, exist_ok=True)
