@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def main(argv=None) -> dict:
                if all(key in run for run in runs.values())}  # fmt: skip
     classes = list(next(iter(runs.values()))["per_class"])
     per_class = {name: mean_std([run["per_class"][name] for run in runs.values()]) for name in classes}
-    command = "PYTHONPATH=src python benchmarks/demo_seeds.py " + " ".join(
+    command = "PYTHONPATH=src python benchmarks/demo_seeds.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     lines = [

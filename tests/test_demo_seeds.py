@@ -32,9 +32,8 @@ def test_finished_runs_are_aggregated_without_running_again(tmp_path, monkeypatc
     monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("a finished stage was run again"))
     write_run(tmp_path / "work", 0, 0.5, 40.0, [[3, 1], [2, 2]])
     write_run(tmp_path / "work", 1, 0.3, 80.0, [[4, 0], [0, 4]])
-    summary = demo_seeds.main(
-        ["--seeds", "0", "1", "--work_dir", str(tmp_path / "work"), "--output", str(tmp_path / "out")]
-    )
+    argv = ["--seeds", "0", "1", "--work_dir", str(tmp_path / "work"), "--output", str(tmp_path / "out")]
+    summary = demo_seeds.main([*argv, "--extra_finetuning_args", "--learning_rate 1e-3"])
     assert summary["eval_top1"] == pytest.approx((60.0, 28.284271), rel=1e-6)  # mean, sample std of 40 and 80
     assert summary["train_reconstruction_loss"][0] == pytest.approx(0.4)
     saved = json.loads((tmp_path / "out.json").read_text())
@@ -44,6 +43,7 @@ def test_finished_runs_are_aggregated_without_running_again(tmp_path, monkeypatc
     }  # rows of the confusion matrix: true class
     assert saved["per_class"]["right"][0] == pytest.approx(75.0)
     table = (tmp_path / "out.md").read_text()
+    assert "--extra_finetuning_args '--learning_rate 1e-3'`" in table  # the command as it can be run again
     assert "| top-1 % | 60 ± 28 | 40 | 80 |" in table
     assert "| object-mass ratio | 2.5 ± 0.71 | 2 | 3 |" in table
 
