@@ -49,6 +49,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from common import mean_std  # noqa: E402, I001  (benchmarks/ is the script's folder)
 
 # arm -> (mask_type, config overrides); None: no pre-training
 ARMS: dict[str, tuple[str, dict] | None] = {
@@ -71,20 +72,12 @@ RECIPE = dict(
 )  # fmt: skip
 
 
-def render_split(split_id: int, per_class: int, num_frames: int, dataset_seed: int = 0):
-    """Clips `(N, T, H, W, 3)` uint8, labels `(N,)` and object masks `(N, T, H, W)` of one split, rendered with the
-    synthetic dataset's seeds `[seed, split, motion, i]` (`generate_synthetic_dataset`)."""
-    from adamae_hf.data.synthetic import MOTIONS, render_clip
+def render_split(split: str, per_class: int, num_frames: int):
+    """Clips `(N, T, H, W, 3)` uint8, labels `(N,)` and object masks `(N, T, H, W)` of one split of the embedded
+    synthetic dataset (seed 0), rendered in memory (`adamae_hf.data.synthetic.synthetic_clips`)."""
+    from adamae_hf.data.synthetic import synthetic_clips
 
-    motions = MOTIONS[:8]
-    classes = sorted(motions)
-    frames, labels, masks = [], [], []
-    for motion_id, motion in enumerate(motions):
-        for i in range(per_class):
-            clip, mask = render_clip(np.random.default_rng([dataset_seed, split_id, motion_id, i]), motion, num_frames, 64, 64)
-            frames.append(clip)
-            masks.append(mask)
-            labels.append(classes.index(motion))
+    _, labels, _, frames, masks = zip(*synthetic_clips(split, per_class, num_frames=num_frames))
     return np.stack(frames), np.array(labels), np.stack(masks)
 
 
@@ -196,13 +189,6 @@ def run_one(arm: str, seed: int, data_file: str, device: str, result_file: str, 
     return result
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: float) -> str:
     def cell(values, digits=1):
         mean, std = mean_std(values)
@@ -274,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         from adamae_hf.data.synthetic import MOTIONS
 
         print("rendering the clips ...", flush=True)
-        train_clips, train_labels, _ = render_split(0, recipe["train_per_class"], recipe["num_frames_video"])
-        val_clips, val_labels, val_masks = render_split(1, recipe["val_per_class"], recipe["num_frames_video"])
+        train_clips, train_labels, _ = render_split("train", recipe["train_per_class"], recipe["num_frames_video"])
+        val_clips, val_labels, val_masks = render_split("validation", recipe["val_per_class"], recipe["num_frames_video"])
         np.savez(data_file.with_suffix(".tmp.npz"), train_clips=train_clips, train_labels=train_labels,
                  val_clips=val_clips, val_labels=val_labels, val_masks=val_masks, label_names=np.array(sorted(MOTIONS[:8])))  # fmt: skip
         data_file.with_suffix(".tmp.npz").rename(data_file)

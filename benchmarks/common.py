@@ -192,6 +192,15 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation of the values that are not None (0.0 for one value; NaN for none): the
+    spread over seeds that the scientific benchmarks report."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 # --------------------------------------------------------------------------------------------------------------
 # FLOPs. torch's FlopCounterMode has no formula for the CPU flash-attention kernel that SDPA dispatches to on CPU,
 # so it would count attention as 0 there; register the standard SDPA formulas for it.

@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import mean_std  # benchmarks/ is the script's folder
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINING_KEYS = {
@@ -81,10 +83,6 @@ def per_class_accuracy(confusion_file: Path) -> dict[str, float]:
         name: 100.0 * row[i] / max(sum(row), 1)
         for i, (name, row) in enumerate(zip(data["label_names"], data["matrix"]))
     }
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def main(argv=None) -> dict:

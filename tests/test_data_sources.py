@@ -23,7 +23,7 @@ from adamae_hf.data import (
     read_video_clips,
     synthetic_dataset_dir,
 )
-from adamae_hf.data.synthetic import render_clip
+from adamae_hf.data.synthetic import render_clip, synthetic_clips
 
 
 def eval_dataset(source, **kwargs):
@@ -127,6 +127,14 @@ def test_synthetic_dataset(data_synthetic_dir, tmp_path):
         assert (read_video_clips(other / clip, 8, 1, mode="eval").float() - reference).abs().mean() > 20.0
     with pytest.raises(FileExistsError):
         generate_synthetic_dataset(tmp_path / "again", seed=5, **kwargs)
+    # the in-memory clips (benchmarks/ablation_masking.py) are the dataset's: same labels, order and masks
+    in_memory = list(synthetic_clips("validation", 2, seed=0, num_classes=4, num_frames=16, height=32, width=32))
+    written = [c for c in metadata["clips"] if c["split"] == "validation"]
+    assert [(m, label, i) for m, label, i, _, _ in in_memory] == [
+        (c["label_name"], c["label"], int(c["file_name"][-8:-4])) for c in written
+    ]
+    for (_, _, _, _, mask), record in zip(in_memory, written):
+        assert np.array_equal(mask, load_synthetic_mask(data_synthetic_dir, record["file_name"]))
 
 
 def test_synthetic_cache(tmp_path, monkeypatch):

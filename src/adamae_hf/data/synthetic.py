@@ -173,6 +173,28 @@ def _config(seed, num_classes, train_per_class, val_per_class, num_frames, image
     }
 
 
+def synthetic_clips(
+    split: str, per_class: int, seed: int = 0, num_classes: int = 8, num_frames: int = 16, height: int = 64,
+    width: int = 64,
+):  # fmt: skip
+    """The clips of one split of the synthetic dataset, rendered in memory, without H.264 encoding: what
+    :func:`generate_synthetic_dataset` writes (the same seeds ``[seed, split index, class index, clip index]``).
+
+    Yields:
+        ``(motion, label, index, frames, mask)`` class by class (in :data:`MOTIONS` order), ``per_class`` clips each:
+        the motion's name, its label (its index in the sorted class names, as in the folder layout), the clip's
+        index in its class, frames ``(T, H, W, 3)`` uint8 and the object mask ``(T, H, W)`` bool.
+    """
+    split_id = SPLITS.index(split)
+    motions = MOTIONS[:num_classes]
+    classes = sorted(motions)
+    for motion_id, motion in enumerate(motions):
+        for i in range(per_class):
+            rng = np.random.default_rng([seed, split_id, motion_id, i])
+            frames, mask = render_clip(rng, motion, num_frames, height, width)
+            yield motion, classes.index(motion), i, frames, mask
+
+
 def generate_synthetic_dataset(
     output_dir: str | os.PathLike,
     seed: int = 0,
@@ -209,25 +231,20 @@ def generate_synthetic_dataset(
                 return output_dir
             raise FileExistsError(f"{output_dir} is not empty; pass overwrite=True to replace it")
         shutil.rmtree(output_dir)
-    motions = MOTIONS[:num_classes]
-    classes = sorted(motions)  # labels are indices in the sorted class names, as in the folder layout
     records = []
-    for split_id, (split, per_class) in enumerate(zip(SPLITS, (train_per_class, val_per_class))):
-        for motion_id, motion in enumerate(motions):
-            label = classes.index(motion)
+    for split, per_class in zip(SPLITS, (train_per_class, val_per_class)):
+        clips = synthetic_clips(split, per_class, seed, num_classes, num_frames, config["height"], config["width"])
+        for motion, label, i, frames, mask in clips:
             (output_dir / split / motion).mkdir(parents=True, exist_ok=True)
             (output_dir / "masks" / split / motion).mkdir(parents=True, exist_ok=True)
-            for i in range(per_class):
-                rng = np.random.default_rng([seed, split_id, motion_id, i])
-                frames, mask = render_clip(rng, motion, num_frames, config["height"], config["width"])
-                stem = f"{motion}_{i:04d}"
-                video_file, mask_file = f"{split}/{motion}/{stem}.mp4", f"masks/{split}/{motion}/{stem}.npz"
-                write_mp4(output_dir / video_file, frames, fps=fps, gop_size=gop_size)
-                np.savez_compressed(output_dir / mask_file, mask=mask)
-                records.append(
-                    {"file_name": video_file, "split": split, "label": label, "label_name": motion, "mask": mask_file}
-                )
-    metadata = {"config": config, "label_names": classes, "clips": records}
+            stem = f"{motion}_{i:04d}"
+            video_file, mask_file = f"{split}/{motion}/{stem}.mp4", f"masks/{split}/{motion}/{stem}.npz"
+            write_mp4(output_dir / video_file, frames, fps=fps, gop_size=gop_size)
+            np.savez_compressed(output_dir / mask_file, mask=mask)
+            records.append(
+                {"file_name": video_file, "split": split, "label": label, "label_name": motion, "mask": mask_file}
+            )
+    metadata = {"config": config, "label_names": sorted(MOTIONS[:num_classes]), "clips": records}
     (output_dir / "metadata.json").write_text(json.dumps(metadata, indent=1))
     return output_dir
 
