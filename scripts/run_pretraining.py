@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         drop_last=not streaming,
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=P.ignore_signals_worker_init,
+        multiprocessing_context=P.worker_multiprocessing_context() if args.dataloader_num_workers > 0 else None,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(args.seed),  # worker seeds drawn apart from the model's RNG
     )

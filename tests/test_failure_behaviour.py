@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -100,11 +101,32 @@ def test_finetuning_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
     assert "non-finite loss" in result.stderr, result.stderr[-3000:]
 
 
+def _report_signal_mask(queue) -> None:
+    queue.put(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+@pytest.mark.skipif(not hasattr(signal, "sigwaitinfo"), reason="workers block SIGTERM only where sigwaitinfo exists")
+def test_dataloader_workers_are_born_with_sigterm_blocked():
+    """The window between a worker's fork and its worker_init_fn: a job-wide SIGTERM there killed the worker (the
+    CI failure of 2026-11-30). The context makes the child's first instruction run with SIGTERM blocked, and leaves
+    the parent's mask as it was."""
+    from adamae_hf import pretraining as P
+
+    context = P.worker_multiprocessing_context()
+    assert context is not None
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    queue = context.Queue()
+    process = context.Process(target=_report_signal_mask, args=(queue,))
+    process.start()
+    child_mask = queue.get(timeout=LIMIT_S)
+    process.join(timeout=LIMIT_S)
+    assert signal.SIGTERM in child_mask
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before and signal.SIGTERM not in before
+
+
 def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
     """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
     main process, which saves a checkpoint and exits with 143."""
-    import signal
-
     from adamae_hf import pretraining as P
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))

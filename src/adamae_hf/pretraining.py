@@ -10,6 +10,8 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
+import multiprocessing.context
 import os
 import re
 import shutil
@@ -268,6 +270,35 @@ def ignore_signals_worker_init(worker_id: int) -> None:
     seed_worker(worker_id)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_on_sigterm_from_parent()
+
+
+class _SigtermBlockedAtBirthProcess(multiprocessing.context.ForkProcess):
+    """A fork-started process whose SIGTERM is blocked from its first instruction: `start` blocks SIGTERM in the
+    calling thread around the fork, and the child inherits the mask (POSIX `fork`). Without it a SIGTERM sent to the
+    whole job between a worker's fork and its `worker_init_fn` killed the worker, and the DataLoader then raised
+    "DataLoader worker exited unexpectedly" before the main process could checkpoint. A SIGTERM that reaches the
+    parent during the fork stays pending there and is handled right after."""
+
+    def start(self) -> None:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _SigtermBlockedAtBirthContext(multiprocessing.context.ForkContext):
+    Process = _SigtermBlockedAtBirthProcess
+
+
+def worker_multiprocessing_context() -> multiprocessing.context.BaseContext | None:
+    """The DataLoader's `multiprocessing_context` for `ignore_signals_worker_init`: workers are born with SIGTERM
+    blocked, so no SIGTERM is lost between fork and `worker_init_fn`. Only where workers are forked and
+    `signal.sigwaitinfo` exists (Linux); elsewhere `None` (the default context; a job-wide SIGTERM in the first
+    milliseconds of a worker can still end it, and the run then fails instead of checkpointing)."""
+    if multiprocessing.get_start_method() != "fork" or not hasattr(signal, "sigwaitinfo"):
+        return None
+    return _SigtermBlockedAtBirthContext()
 
 
 def _exit_on_sigterm_from_parent() -> None:
