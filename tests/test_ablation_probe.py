@@ -1,0 +1,73 @@
+"""benchmarks/ablation_masking.py's linear probe: the classifier and the frozen features it reads (the ablation's
+runs themselves are benchmarks, not tests)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import ablation_masking  # noqa: E402
+
+
+def blobs(num_per_class: int, num_classes: int, dim: int, separation: float, seed: int, noise_seed: int):
+    """Gaussian classes around centres drawn from `seed`; the noise around them from `noise_seed`."""
+    centres = torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    labels = np.repeat(np.arange(num_classes), num_per_class)
+    noise = torch.randn(len(labels), dim, generator=torch.Generator().manual_seed(noise_seed), dtype=torch.float64)
+    return centres[labels] * separation + noise, labels
+
+
+def test_linear_probe_separates_separable_features():
+    train_x, train_y = blobs(64, 8, 16, separation=6.0, seed=0, noise_seed=1)
+    val_x, val_y = blobs(16, 8, 16, separation=6.0, seed=0, noise_seed=2)  # the same classes, new samples
+    predictions = ablation_masking.linear_probe(train_x, train_y, val_x, 8, l2=1e-4)
+    assert predictions.shape == val_y.shape
+    assert (predictions == val_y).mean() == 1.0
+
+
+def test_linear_probe_is_at_chance_on_features_unrelated_to_the_labels():
+    generator = torch.Generator().manual_seed(0)
+    train_x = torch.randn(512, 16, generator=generator, dtype=torch.float64)
+    val_x = torch.randn(2048, 16, generator=generator, dtype=torch.float64)
+    train_y, val_y = np.arange(512) % 8, np.arange(2048) % 8
+    accuracy = (ablation_masking.linear_probe(train_x, train_y, val_x, 8, l2=1e-4) == val_y).mean()
+    assert 0.08 < accuracy < 0.18  # chance 0.125; 2048 draws: the standard error is 0.007
+
+
+def test_linear_probe_is_deterministic_and_scale_free():
+    train_x, train_y = blobs(32, 4, 8, separation=1.0, seed=2, noise_seed=3)
+    val_x, _ = blobs(8, 4, 8, separation=1.0, seed=2, noise_seed=4)
+    first = ablation_masking.linear_probe(train_x, train_y, val_x, 4, l2=1e-3)
+    again = ablation_masking.linear_probe(train_x.clone(), train_y, val_x.clone(), 4, l2=1e-3)
+    rescaled = ablation_masking.linear_probe(train_x * 1e3 + 5, train_y, val_x * 1e3 + 5, 4, l2=1e-3)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, rescaled)  # standardised with the train statistics
+
+
+def test_encoder_features_are_the_mean_of_the_final_hidden_state():
+    from adamae_hf import AdaMAEForPreTraining
+    from adamae_hf.data import EvalTransform
+    from adamae_hf.presets import preset_config
+
+    torch.manual_seed(0)
+    model = AdaMAEForPreTraining(preset_config("tiny", num_hidden_layers=1, decoder_num_hidden_layers=1))
+    clips = np.random.default_rng(0).integers(0, 256, (3, 16, 64, 64, 3), dtype=np.uint8)
+    features = ablation_masking.encoder_features(model.adamae, clips, num_frames=8, stride=2, device="cpu")
+    assert features.shape == (3, 128) and features.dtype == torch.float64
+    window = torch.from_numpy(clips[:, 0:15:2].copy())  # 16 frames, 8 at stride 2: span 15, centred start 0
+    with torch.no_grad():
+        expected = model.adamae(EvalTransform(64)(window)).last_hidden_state.mean(1).double()
+    torch.testing.assert_close(features, expected)
+
+
+@pytest.mark.parametrize("evaluation", ["finetune", "linear_probe"])
+def test_table_names_the_evaluation(evaluation):
+    run = {"arm": "none", "seed": 0, "top1": 50.0, "per_class_top1": {"left": 50.0}, "seconds": 60.0,
+           "recipe": {"val_per_class": 32}}  # fmt: skip
+    table = ablation_masking.markdown([run], ["none"], "cmd", 60.0, evaluation)
+    assert ("linear-probe top-1 %" in table) == (evaluation == "linear_probe")
+    assert ("linear probe on the frozen encoder" in table) == (evaluation == "linear_probe")
