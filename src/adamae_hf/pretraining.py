@@ -296,7 +296,9 @@ def worker_multiprocessing_context() -> multiprocessing.context.BaseContext | No
     blocked, so no SIGTERM is lost between fork and `worker_init_fn`. Only where workers are forked and
     `signal.sigwaitinfo` exists (Linux); elsewhere `None` (the default context; a job-wide SIGTERM in the first
     milliseconds of a worker can still end it, and the run then fails instead of checkpointing)."""
-    if multiprocessing.get_start_method() != "fork" or not hasattr(signal, "sigwaitinfo"):
+    # allow_none: asking must not fix the start method (the first of get_all_start_methods() is the default)
+    start_method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+    if start_method != "fork" or not hasattr(signal, "sigwaitinfo"):
         return None
     return _SigtermBlockedAtBirthContext()
 
