@@ -744,3 +744,48 @@ def test_masks_and_labels_follow_the_device_of_the_inputs():
 #   classification_loss (3): on CPU the default device is the clips' device. test_masks_and_labels_follow_the_device_
 #   of_the_inputs is written to kill them on a GPU; it has not run yet (no GPU was available), so they count as
 #   survivors.
+
+
+@pytest.mark.parametrize(
+    "model_class, overrides, architectures, expected",
+    [
+        (AdaMAEForPreTraining, {}, None, True),
+        (AdaMAEForPreTraining, {"use_final_layernorm": False}, None, False),
+        (AdaMAEForVideoClassification, {}, None, False),
+        (AdaMAEForVideoClassification, {"use_final_layernorm": True}, None, False),  # not read by the classifier
+        (AdaMAEForVideoClassification, {"use_mean_pooling": False}, None, True),
+        (AdaMAEModel, {}, None, False),
+        (AdaMAEModel, {"use_mean_pooling": False}, None, True),
+        (AdaMAEModel, {}, ["AdaMAEForPreTraining"], True),  # a config saved by pre-training before the field existed
+        (AdaMAEModel, {"use_final_layernorm": False}, ["AdaMAEForPreTraining"], False),
+        (AdaMAEModel, {"use_final_layernorm": True}, None, True),
+    ],
+)
+def test_the_final_layernorm_rule_decides_every_model(model_class, overrides, architectures, expected):
+    from adamae_hf.modeling_adamae import encoder_has_final_layernorm
+
+    config = tiny_config(architectures=architectures, **overrides)
+    assert encoder_has_final_layernorm(config, model_class) is expected
+    model = model_class(config)
+    encoder = model if isinstance(model, AdaMAEModel) else model.adamae
+    assert (encoder.layernorm is not None) is expected
+
+
+def test_the_forward_stages_compose_to_forward():
+    config = tiny_config(decoder_mask_ratio=0.5)
+    model = AdaMAEForPreTraining(config).train()
+    pixel_values = clips(config=config)
+    torch.manual_seed(1)
+    output = model(pixel_values)
+    torch.manual_seed(1)
+    tokens = model.adamae.embeddings.patch_embeddings(pixel_values)
+    log_probs, mask, visible, masked, decoded = model.forward_masking(tokens)
+    encoded = model.forward_encoder(tokens, visible).last_hidden_state
+    logits = model.forward_decoder(encoded, visible, masked)
+    loss, reconstruction_loss, sampling_loss = model.forward_loss(pixel_values, logits, masked, log_probs)
+    assert torch.equal(mask, output.bool_masked_pos) and torch.equal(decoded, output.bool_decoded_pos)
+    assert masked.shape[1] == int(mask[0].sum()) - int(0.5 * int(mask[0].sum()))
+    torch.testing.assert_close(logits, output.logits, atol=0, rtol=0)
+    for mine, theirs in ((loss, output.loss), (reconstruction_loss, output.reconstruction_loss),
+                         (sampling_loss, output.sampling_loss)):  # fmt: skip
+        torch.testing.assert_close(mine, theirs, atol=0, rtol=0)

@@ -4,15 +4,12 @@ Importing the package registers `model_type="adamae"` with transformers' Auto cl
 `AutoConfig`, `AutoModel`, `AutoModelForPreTraining` and `AutoModelForVideoClassification`.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForPreTraining,
-    AutoModelForVideoClassification,
-)
+import transformers
 
+from . import modeling_adamae
 from .configuration_adamae import AdaMAEConfig
 from .modeling_adamae import (
+    AUTO_CLASSES,
     AdaMAEForPreTraining,
     AdaMAEForPreTrainingOutput,
     AdaMAEForVideoClassification,
@@ -24,17 +21,13 @@ from .modeling_adamae import (
 
 __version__ = "0.1.0"
 
-AutoConfig.register("adamae", AdaMAEConfig, exist_ok=True)
-AutoModel.register(AdaMAEConfig, AdaMAEModel, exist_ok=True)
-AutoModelForPreTraining.register(AdaMAEConfig, AdaMAEForPreTraining, exist_ok=True)
-AutoModelForVideoClassification.register(AdaMAEConfig, AdaMAEForVideoClassification, exist_ok=True)
-
 # `save_pretrained` writes the modeling code and an `auto_map` beside the weights, so that a checkpoint also loads
 # with `trust_remote_code=True` where this package is not installed.
+transformers.AutoConfig.register("adamae", AdaMAEConfig, exist_ok=True)
 AdaMAEConfig.register_for_auto_class()
-AdaMAEModel.register_for_auto_class("AutoModel")
-AdaMAEForPreTraining.register_for_auto_class("AutoModelForPreTraining")
-AdaMAEForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
+for _auto_class, _name in AUTO_CLASSES.items():
+    getattr(transformers, _auto_class).register(AdaMAEConfig, getattr(modeling_adamae, _name), exist_ok=True)
+    getattr(modeling_adamae, _name).register_for_auto_class(_auto_class)
 
 __all__ = [
     "AdaMAEConfig",

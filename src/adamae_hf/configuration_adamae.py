@@ -61,7 +61,7 @@ class AdaMAEConfig(PretrainedConfig):
             (`adamae.layernorm`). `None` (the default) means: `True` for [`AdaMAEForPreTraining`] (the released
             encoder), and for [`AdaMAEModel`] `True` when the config was saved by [`AdaMAEForPreTraining`] (its
             `architectures`, for checkpoints saved before this field existed), else `not use_mean_pooling` (as
-            VideoMAE). `False` makes the final norm the identity: the layout of a transformers `VideoMAEForPreTraining`
+            VideoMAE); the rule is `modeling_adamae.encoder_has_final_layernorm`. `False` makes the final norm the identity: the layout of a transformers `VideoMAEForPreTraining`
             with `use_mean_pooling=True`, whose encoder output goes straight to the decoder. `save_pretrained` writes
             the value the saved model has, so `AutoModel` builds the encoder that the checkpoint holds.
             [`AdaMAEForVideoClassification`] does not read it: its encoder has the norm exactly when

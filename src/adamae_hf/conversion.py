@@ -13,10 +13,15 @@ The released checkpoints (github.com/wgcban/adamae) are torch pickles holding `{
 
 Original VideoMAE checkpoints have no sampler: they become AdaMAE models with `mask_type="tube"` and
 `mask_ratio=0.9` (VideoMAE's own setting) unless told otherwise.
+
+It also holds the warm start from transformers' VideoMAE models ([`load_videomae_weights`], behind
+`AdaMAEForPreTraining.from_videomae` and `AdaMAEForVideoClassification.from_videomae`), whose keys are renamed by the
+same function through a second table ([`VIDEOMAE_KEY_MAPPING`]).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -318,9 +323,10 @@ def infer_config(
 # ---------------------------------------------------------------------------------------------------------------
 # Renaming
 # ---------------------------------------------------------------------------------------------------------------
-def rename_key(key: str) -> str | None:
-    """Our name for an original key, via [`KEY_MAPPING`] (first match), or `None` if no pattern matches."""
-    for pattern, replacement in KEY_MAPPING:
+def rename_key(key: str, mapping: list[tuple[str, str]] = KEY_MAPPING) -> str | None:
+    """Our name for a key, via a table of `(pattern, replacement)` regexes (first match; [`KEY_MAPPING`] for the
+    released checkpoints, [`VIDEOMAE_KEY_MAPPING`] for transformers' VideoMAE), or `None` if no pattern matches."""
+    for pattern, replacement in mapping:
         new_key, count = re.subn(pattern, replacement, key)
         if count:
             return new_key
@@ -506,10 +512,130 @@ def convert_original_checkpoint(
     logger.info("Saved %s to %s; verification: %s", type(result.model).__name__, folder, result.verification)
     return result
 
+# ---------------------------------------------------------------------------------------------------------------
+# transformers' VideoMAE (`VideoMAEForPreTraining`, `VideoMAEForVideoClassification`): the same renaming system,
+# a second table. Query/key/value are fused into `qkv` (the only change of shape).
+# ---------------------------------------------------------------------------------------------------------------
+_VIDEOMAE_LAYER_PREFIXES = [(r"videomae\.encoder\.layer", "adamae.encoder.layer"), (r"decoder\.decoder_layers", "decoder.layers")]
+_VIDEOMAE_LAYER_PARTS = [
+    (r"layernorm_before\.", "norm1."),
+    (r"layernorm_after\.", "norm2."),
+    (r"attention\.output\.dense\.", "attention.proj."),
+    (r"intermediate\.dense\.", "mlp.fc1."),
+    (r"output\.dense\.", "mlp.fc2."),
+    (r"attention\.attention\.query\.weight$", "attention.qkv.weight"),  # key and value weights are fused into it
+    (r"attention\.attention\.(?:query\.bias|q_bias)$", "attention.q_bias"),
+    (r"attention\.attention\.(?:value\.bias|v_bias)$", "attention.v_bias"),
+]
+# transformers VideoMAE key -> our key, first match wins (as [`KEY_MAPPING`]). Keys matching no pattern keep their
+# name (`encoder_to_decoder.*`, `mask_token`, `decoder.norm/head.*`, `fc_norm.*`, `classifier.*`), except the
+# attention's remaining query/key/value entries, which are fused or (a key bias) dropped.
+VIDEOMAE_KEY_MAPPING: list[tuple[str, str]] = [
+    (rf"^{prefix}\.(\d+)\.{part}", rf"{ours}.\1.{new}")
+    for prefix, ours in _VIDEOMAE_LAYER_PREFIXES
+    for part, new in _VIDEOMAE_LAYER_PARTS
+] + [(r"^videomae\.(?!.*\.attention\.attention\.)", "adamae.")]
+
+
+def videomae_config_to_adamae(videomae_config, **overrides) -> AdaMAEConfig:
+    """An [`AdaMAEConfig`] with the sizes of a transformers `VideoMAEConfig` (and its LayerNorm epsilons)."""
+    names = (
+        "image_size", "patch_size", "num_channels", "num_frames", "tubelet_size", "hidden_size", "num_hidden_layers",
+        "num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
+        "initializer_range", "layer_norm_eps", "use_mean_pooling", "decoder_num_attention_heads", "decoder_hidden_size",
+        "decoder_num_hidden_layers", "decoder_intermediate_size", "norm_pix_loss", "id2label", "label2id",
+        "problem_type",
+    )  # fmt: skip
+    kwargs = {name: getattr(videomae_config, name) for name in names if getattr(videomae_config, name, None) is not None}
+    kwargs["qkv_bias"] = getattr(videomae_config, "qv_bias", getattr(videomae_config, "qkv_bias", True))
+    kwargs["head_layer_norm_eps"] = 1e-5  # torch's default, used by VideoMAE's fc_norm and decoder norm
+    # VideoMAE's encoder (VideoMAEModel, also inside VideoMAEForPreTraining) ends with a LayerNorm only when
+    # use_mean_pooling=False (transformers' default VideoMAEConfig has none; the MCG-NJU pre-training checkpoints do).
+    kwargs["use_final_layernorm"] = not getattr(videomae_config, "use_mean_pooling", True)
+    kwargs.update(overrides)
+    return AdaMAEConfig(**kwargs)
+
+
+def videomae_state_dict_to_adamae(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a transformers VideoMAE state dict to AdaMAE's layout through [`VIDEOMAE_KEY_MAPPING`], fusing
+    query/key/value into `qkv`."""
+    converted: dict[str, torch.Tensor] = {}
+    for source_key, value in state_dict.items():
+        key = rename_key(source_key, VIDEOMAE_KEY_MAPPING)
+        if key is None:
+            if ".attention.attention." in source_key:
+                continue  # key/value weights: fused into qkv with the query weight
+            key = source_key
+        if key.endswith(".attention.qkv.weight"):
+            stem = source_key[: -len("query.weight")]
+            value = torch.cat([value, state_dict[stem + "key.weight"], state_dict[stem + "value.weight"]])
+        converted[key] = value
+    return converted
+
+
+@contextlib.contextmanager
+def quiet_load_report():
+    """
+    Hide transformers' load-report table (a warning of `transformers.modeling_utils`) inside the block, for loads
+    whose missing and unexpected keys the caller reports itself (`output_loading_info=True`). Errors still raise.
+    """
+    modeling_logger = logging.getLogger("transformers.modeling_utils")
+    level = modeling_logger.level
+    modeling_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        modeling_logger.setLevel(level)
+
+
+def load_videomae_weights(cls, videomae, **config_overrides):
+    """
+    Build `cls` (an AdaMAE model class) from a transformers VideoMAE model or checkpoint (e.g. the public
+    `MCG-NJU/videomae-*` ones): the config's sizes and epsilons are copied, the weights renamed, and anything AdaMAE
+    adds (the sampler) is freshly initialised. With the same weights and mask the reconstruction loss, logits and
+    classification logits equal VideoMAE's.
+
+    A checkpoint path is loaded as `VideoMAEForPreTraining` for [`AdaMAEForPreTraining`] and as
+    `VideoMAEForVideoClassification` for [`AdaMAEForVideoClassification`] (a pre-training checkpoint then gets
+    VideoMAE's freshly initialised head, logged at info level); a `VideoMAEForPreTraining` model given to
+    [`AdaMAEForVideoClassification`] gives its encoder and a head of AdaMAE's initialisation. Pre-training checkpoints come in two layouts: with
+    the encoder's final LayerNorm (`use_mean_pooling=False`, as the MCG-NJU ones) and without it (transformers'
+    default `VideoMAEConfig`, `use_mean_pooling=True`). The second gives `use_final_layernorm=False`: no final norm,
+    the encoder output goes to the decoder as in VideoMAE.
+    """
+    if isinstance(videomae, (str, bytes)) or hasattr(videomae, "__fspath__"):
+        from transformers import AutoConfig, VideoMAEForPreTraining, VideoMAEForVideoClassification
+
+        source_config = AutoConfig.from_pretrained(videomae)
+        if source_config.model_type != "videomae":
+            raise ValueError(f"{videomae} is a {source_config.model_type!r} checkpoint, not a VideoMAE one.")
+        source_cls = VideoMAEForPreTraining if cls is AdaMAEForPreTraining else VideoMAEForVideoClassification
+        with quiet_load_report():
+            videomae, info = source_cls.from_pretrained(videomae, output_loading_info=True)
+        if info["missing_keys"]:
+            logger.info("%s initialised %s afresh (not in the checkpoint).", source_cls.__name__, sorted(info["missing_keys"]))
+    config = videomae_config_to_adamae(videomae.config, **config_overrides)
+    model = cls(config)
+    state_dict = videomae_state_dict_to_adamae(videomae.state_dict())
+    fresh = ("token_sampler.",)  # what AdaMAE adds to VideoMAE
+    if cls is AdaMAEForVideoClassification and not hasattr(videomae, "classifier"):
+        # a VideoMAEForPreTraining model: its encoder, and a head of AdaMAE's initialisation
+        state_dict = {k: v for k, v in state_dict.items() if k.startswith("adamae.")}
+        fresh += ("classifier.", "fc_norm.")
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    unexpected = [k for k in unexpected if not k.endswith("position_embeddings")]
+    missing = [k for k in missing if not k.startswith(fresh)]
+    if missing or unexpected:
+        raise ValueError(
+            f"VideoMAE weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}."
+        )
+    return model
+
 
 __all__ = [
     "KEY_MAPPING",
     "UNNEEDED_KEYS",
+    "VIDEOMAE_KEY_MAPPING",
     "ConversionError",
     "ConversionResult",
     "convert_checkpoint",
@@ -519,7 +645,11 @@ __all__ = [
     "extract_state_dict",
     "infer_config",
     "load_original_state_dict",
+    "load_videomae_weights",
+    "quiet_load_report",
     "read_label_file",
     "rename_key",
     "verify_model",
+    "videomae_config_to_adamae",
+    "videomae_state_dict_to_adamae",
 ]

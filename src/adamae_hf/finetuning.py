@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from transformers import EvalPrediction, PretrainedConfig, Trainer
 
 from .configuration_adamae import AdaMAEConfig
-from .modeling_adamae import AdaMAEForVideoClassification, quiet_load_report
+from .conversion import quiet_load_report
+from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .pretraining import ArgumentError, NonFiniteLossError
 

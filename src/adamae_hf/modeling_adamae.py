@@ -3,17 +3,18 @@
 
 The model is a VideoMAE (ViT encoder over 2x16x16 tubelets, light decoder, per-patch normalised pixel targets)
 whose visible tokens are sampled from a categorical distribution predicted by an *adaptive token sampler* and
-trained with a REINFORCE-style loss. Every detail follows the authors' released code (see `METHOD.md`); where it
-differs from the paper's text the docstring says so.
+trained with a REINFORCE-style loss. Every detail follows the authors' released code (github.com/wgcban/adamae; see
+`docs/method.md`); where it differs from the paper's text the docstring says so.
 
-This file is self-contained (it imports only torch, transformers and `configuration_adamae`) so that it can be
-saved beside a checkpoint and loaded with `trust_remote_code=True`.
+This file holds the model only and is self-contained (it imports only torch, transformers and
+`configuration_adamae`) so that it can be saved beside a checkpoint and loaded with `trust_remote_code=True`. Weight
+conversion (released checkpoints, transformers' VideoMAE) lives in `adamae_hf.conversion`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import importlib
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -30,9 +32,6 @@ from .configuration_adamae import AdaMAEConfig
 
 
 logger = logging.get_logger(__name__)
-
-IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -185,6 +184,18 @@ def get_sinusoid_encoding_table(num_positions: int, dim: int) -> torch.Tensor:
     return table.to(torch.float32).unsqueeze(0)
 
 
+def patchify(video: torch.Tensor, config: AdaMAEConfig) -> torch.Tensor:
+    """`(B, T, C, H, W)` -> `(B, N, tubelet * patch * patch, C)`: the tubelets in token order, each laid out as
+    `(t h w)` per channel (the layout of the reconstruction targets)."""
+    batch_size, time, channels, height, width = video.shape
+    tubelet, patch = config.tubelet_size, config.patch_size
+    tubelets = video.reshape(
+        batch_size, time // tubelet, tubelet, channels, height // patch, patch, width // patch, patch
+    ).permute(0, 1, 4, 6, 2, 5, 7, 3)
+    num_tokens = (time // tubelet) * (height // patch) * (width // patch)
+    return tubelets.reshape(batch_size, num_tokens, tubelet * patch * patch, channels)
+
+
 def patchify_targets(pixel_values: torch.Tensor, config: AdaMAEConfig) -> torch.Tensor:
     """
     Reconstruction targets, exactly as `VideoMAEForPreTraining`: un-normalise ImageNet-normalised RGB to [0, 1], cut
@@ -195,7 +206,7 @@ def patchify_targets(pixel_values: torch.Tensor, config: AdaMAEConfig) -> torch.
     Returns:
         `torch.Tensor` of shape `(B, N, tubelet * patch * patch * C)`, laid out as `(t h w c)`.
     """
-    batch_size, time, channels, height, width = pixel_values.shape
+    channels = pixel_values.shape[2]
     frames = pixel_values.float()
     if channels == 3:
         # per channel with Python scalars: a tensor built from the constants would be a host-to-device copy, which
@@ -206,17 +217,12 @@ def patchify_targets(pixel_values: torch.Tensor, config: AdaMAEConfig) -> torch.
         )
     elif not config.norm_pix_loss:
         raise ValueError("Can't un-normalise non-RGB pixel values; set config.norm_pix_loss=True.")
-    tubelet, patch = config.tubelet_size, config.patch_size
-    frames = frames.view(
-        batch_size, time // tubelet, tubelet, channels, height // patch, patch, width // patch, patch
-    ).permute(0, 1, 4, 6, 2, 5, 7, 3)
-    num_tokens = (time // tubelet) * (height // patch) * (width // patch)
-    frames = frames.reshape(batch_size, num_tokens, tubelet * patch * patch, channels)
+    frames = patchify(frames, config)  # (B, N, tubelet * patch * patch, C)
     if config.norm_pix_loss:
         frames = (frames - frames.mean(dim=-2, keepdim=True)) / (
             frames.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
         )
-    return frames.reshape(batch_size, num_tokens, -1)
+    return frames.flatten(2)
 
 
 def check_pixel_values(pixel_values: torch.Tensor | None, config: AdaMAEConfig) -> None:
@@ -593,15 +599,12 @@ class AdaMAEPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`. The saved config records `use_final_layernorm` as this model has it
-        (so that `AutoModel` builds the encoder the checkpoint holds); when the classes are registered for the Auto
+        (so that `AutoModel` builds the encoder the checkpoint holds, see [`encoder_has_final_layernorm`]); when the classes are registered for the Auto
         classes (importing `adamae_hf` does it), the config's `auto_map` names all four Auto classes, so that any of
         them loads the checkpoint with `trust_remote_code=True` where `adamae_hf` is not installed."""
         if self._auto_class is not None:
-            self.config.auto_map = {
-                "AutoConfig": "configuration_adamae.AdaMAEConfig",
-                "AutoModel": "modeling_adamae.AdaMAEModel",
-                "AutoModelForPreTraining": "modeling_adamae.AdaMAEForPreTraining",
-                "AutoModelForVideoClassification": "modeling_adamae.AdaMAEForVideoClassification",
+            self.config.auto_map = {"AutoConfig": "configuration_adamae.AdaMAEConfig"} | {
+                auto_class: f"modeling_adamae.{name}" for auto_class, name in AUTO_CLASSES.items()
             }
         encoder = self if isinstance(self, AdaMAEModel) else self.adamae
         in_memory = self.config.use_final_layernorm
@@ -625,8 +628,8 @@ class AdaMAEModel(AdaMAEPreTrainedModel):
     The bare AdaMAE encoder (tokenizer, fixed sin-cos positions, ViT blocks, optional final LayerNorm), as
     `VideoMAEModel`.
 
-    Whether it ends with the final LayerNorm is `add_final_layernorm` when given (the task models pass it), else
-    `config.use_final_layernorm`, whose default follows the checkpoint: loaded from a pre-training checkpoint
+    Whether it ends with the final LayerNorm is decided by [`encoder_has_final_layernorm`] for the model that owns
+    the encoder (the task models pass its answer as `add_final_layernorm`): loaded from a pre-training checkpoint
     (`AutoModel.from_pretrained(...)`), the encoder keeps the final norm that the pre-training decoder saw; from a
     mean-pooling classifier, it has none (as VideoMAE). The pre-training decoder and sampler of such a checkpoint are
     not part of the encoder and are skipped without being reported.
@@ -640,9 +643,7 @@ class AdaMAEModel(AdaMAEPreTrainedModel):
         self.embeddings = AdaMAEEmbeddings(config)
         self.encoder = AdaMAEEncoder(config)
         if add_final_layernorm is None:
-            add_final_layernorm = config.use_final_layernorm
-        if add_final_layernorm is None:
-            add_final_layernorm = "AdaMAEForPreTraining" in (config.architectures or []) or not config.use_mean_pooling
+            add_final_layernorm = encoder_has_final_layernorm(config, type(self))
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if add_final_layernorm else None
         self.post_init()
 
@@ -695,6 +696,29 @@ class AdaMAEModel(AdaMAEPreTrainedModel):
         )
 
 
+def encoder_has_final_layernorm(config: AdaMAEConfig, model_class: type[AdaMAEPreTrainedModel]) -> bool:
+    """
+    Whether the encoder of a `model_class` built from `config` ends with a LayerNorm (`adamae.layernorm`); the one
+    place this is decided (the model then holds the answer, and `save_pretrained` records it as
+    `config.use_final_layernorm`).
+
+    - [`AdaMAEForVideoClassification`]: exactly when `use_mean_pooling=False` (with mean pooling `fc_norm`
+      normalises the pooled features instead, as in VideoMAE and the released fine-tuning model);
+      `use_final_layernorm` is not read.
+    - otherwise `config.use_final_layernorm` when set (`True`/`False`);
+    - unset (`None`): `True` for [`AdaMAEForPreTraining`] (the released encoder), and for the bare [`AdaMAEModel`]
+      `True` when the config was saved by [`AdaMAEForPreTraining`] (its `architectures`: checkpoints saved before
+      `use_final_layernorm` existed), else `not use_mean_pooling` (as VideoMAE).
+    """
+    if issubclass(model_class, AdaMAEForVideoClassification):
+        return not config.use_mean_pooling
+    if config.use_final_layernorm is not None:
+        return config.use_final_layernorm
+    if issubclass(model_class, AdaMAEForPreTraining):
+        return True
+    return "AdaMAEForPreTraining" in (config.architectures or []) or not config.use_mean_pooling
+
+
 def validate_bool_masked_pos(bool_masked_pos: torch.Tensor, num_tokens: int) -> int:
     """Check a user-given mask (shape `(B, N)`, bool, the same masked count per row); return the visible count."""
     if not isinstance(bool_masked_pos, torch.Tensor) or bool_masked_pos.dtype != torch.bool:
@@ -737,8 +761,7 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
 
     def __init__(self, config: AdaMAEConfig):
         super().__init__(config)
-        use_final_layernorm = True if config.use_final_layernorm is None else config.use_final_layernorm
-        self.adamae = AdaMAEModel(config, add_final_layernorm=use_final_layernorm)
+        self.adamae = AdaMAEModel(config, add_final_layernorm=encoder_has_final_layernorm(config, type(self)))
         self.token_sampler = AdaMAETokenSampler(config) if config.mask_type == "adaptive" else None
         self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))
@@ -751,18 +774,20 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
         self.post_init()
 
     def sample_mask(self, batch_size: int, token_log_probs: torch.Tensor | None = None, device=None) -> torch.BoolTensor:
-        """Draw a `(B, N)` mask (True = masked) of `config.mask_type`; adaptive needs the sampler's log-probs."""
+        """Draw a `(B, N)` mask (True = masked) of `config.mask_type` with `config.num_visible_tokens` visible tokens
+        (the one place the counts are computed); adaptive needs the sampler's log-probs."""
         config = self.config
         slices, height, width = config.token_grid
+        num_visible = config.num_visible_tokens
         if config.mask_type == "adaptive":
             if token_log_probs is None:
                 raise ValueError("mask_type='adaptive' needs the sampler's token_log_probs.")
-            return adaptive_masking(token_log_probs, config.num_visible_tokens)
+            return adaptive_masking(token_log_probs, num_visible)
         if config.mask_type == "tube":
-            return tube_masking(batch_size, config.token_grid, int(config.mask_ratio * height * width), device)
+            return tube_masking(batch_size, config.token_grid, height * width - num_visible // slices, device)
         if config.mask_type == "random":
-            return random_masking(batch_size, config.num_tokens, int(config.mask_ratio * config.num_tokens), device)
-        return frame_masking(batch_size, config.token_grid, config.num_visible_tokens // (height * width), device)
+            return random_masking(batch_size, config.num_tokens, config.num_tokens - num_visible, device)
+        return frame_masking(batch_size, config.token_grid, num_visible // (height * width), device)
 
     @torch.no_grad()
     def get_token_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -804,11 +829,50 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self._output_flags(
             output_attentions, output_hidden_states, return_dict
         )
-        config = self.config
-        check_pixel_values(pixel_values, config)
-        batch_size = pixel_values.shape[0]
-
+        check_pixel_values(pixel_values, self.config)
         tokens = self.adamae.embeddings.patch_embeddings(pixel_values)  # (B, N, D)
+        token_log_probs, bool_masked_pos, visible_indices, masked_indices, bool_decoded_pos = self.forward_masking(
+            tokens, bool_masked_pos
+        )
+        encoder_outputs = self.forward_encoder(tokens, visible_indices, output_attentions, output_hidden_states)
+        logits = self.forward_decoder(encoder_outputs.last_hidden_state, visible_indices, masked_indices)
+        loss, reconstruction_loss, sampling_loss = self.forward_loss(
+            pixel_values, logits, masked_indices, token_log_probs
+        )
+        output = AdaMAEForPreTrainingOutput(
+            loss=loss,
+            reconstruction_loss=reconstruction_loss,
+            sampling_loss=sampling_loss,
+            logits=logits,
+            bool_masked_pos=bool_masked_pos,
+            token_probabilities=None if token_log_probs is None else token_log_probs.detach().exp(),
+            hidden_states=encoder_outputs.hidden_states,
+            attentions=encoder_outputs.attentions,
+            bool_decoded_pos=bool_decoded_pos,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def forward_masking(
+        self, tokens: torch.Tensor, bool_masked_pos: torch.BoolTensor | None = None
+    ) -> tuple[torch.Tensor | None, torch.BoolTensor, torch.Tensor, torch.Tensor, torch.BoolTensor | None]:
+        """
+        Stage 1: the sampler's distribution, the mask and the tokens each part of the model sees.
+
+        Args:
+            tokens (`torch.FloatTensor` of shape `(B, N, hidden_size)`): the tokenizer output.
+            bool_masked_pos (`torch.BoolTensor` of shape `(B, N)`, *optional*): a given mask (True = masked, the same
+                count per row); without it one is drawn according to `config.mask_type`.
+        Returns:
+            `(token_log_probs, bool_masked_pos, visible_indices, masked_indices, bool_decoded_pos)`: the sampler's
+            `(B, N)` float32 log-probabilities (`None` without a sampler), the `(B, N)` mask, the `(B, N_v)` visible
+            and `(B, N_m)` reconstructed token indices (in increasing token order; with decoder masking in training
+            mode the reconstructed ones are a subset of the masked ones, marked True in the `(B, N)`
+            `bool_decoded_pos`, else `bool_decoded_pos` is `None`).
+        Raises:
+            ValueError: a given mask that is not a `(B, N)` bool tensor with the same masked count per row.
+        """
+        config = self.config
+        batch_size = tokens.shape[0]
         token_log_probs = None
         if self.token_sampler is not None:
             sampler_input = tokens if config.sampling_loss_to_tokenizer else tokens.detach()
@@ -816,7 +880,7 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
 
         if bool_masked_pos is None:
             log_probs_for_draw = None if token_log_probs is None else token_log_probs.detach()
-            bool_masked_pos = self.sample_mask(batch_size, log_probs_for_draw, device=pixel_values.device)
+            bool_masked_pos = self.sample_mask(batch_size, log_probs_for_draw, device=tokens.device)
             num_visible = config.num_visible_tokens
         else:
             num_visible = validate_bool_masked_pos(bool_masked_pos, config.num_tokens)
@@ -824,58 +888,76 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
                 raise ValueError(
                     f"bool_masked_pos has {bool_masked_pos.shape[0]} rows but pixel_values holds {batch_size} clips."
                 )
-            bool_masked_pos = bool_masked_pos.to(pixel_values.device)
+            bool_masked_pos = bool_masked_pos.to(tokens.device)
         visible_indices, masked_indices = mask_to_indices(bool_masked_pos, num_visible)
         bool_decoded_pos = None
         if self.training and config.decoder_mask_ratio > 0:
             masked_indices = decoder_masking(masked_indices, config.decoder_mask_ratio)  # the tokens to reconstruct
             bool_decoded_pos = torch.zeros_like(bool_masked_pos).scatter_(1, masked_indices, True)
+        return token_log_probs, bool_masked_pos, visible_indices, masked_indices, bool_decoded_pos
 
-        encoder_outputs = self.adamae(
+    def forward_encoder(
+        self, tokens: torch.Tensor, visible_indices: torch.Tensor, output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:  # fmt: skip
+        """Stage 2: the encoder on the visible tokens `(B, N_v)` of the tokenizer output `(B, N, hidden_size)`;
+        `last_hidden_state` is `(B, N_v, hidden_size)`."""
+        return self.adamae(
             inputs_embeds=tokens,
             visible_indices=visible_indices,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        decoder_tokens = self.encoder_to_decoder(encoder_outputs.last_hidden_state)  # (B, N_v, D_dec)
+
+    def forward_decoder(
+        self, encoded: torch.Tensor, visible_indices: torch.Tensor, masked_indices: torch.Tensor
+    ) -> torch.Tensor:
+        """
+        Stage 3: the decoder on `[visible + pos ; mask_token + pos]` (position table gathered, tokens not
+        un-shuffled).
+
+        Args:
+            encoded (`(B, N_v, hidden_size)`), visible_indices (`(B, N_v)`), masked_indices (`(B, N_m)`).
+        Returns:
+            `(B, N_m, patch_dim)`: predictions for the tokens `masked_indices`, in that order.
+        """
+        decoder_tokens = self.encoder_to_decoder(encoded)  # (B, N_v, D_dec)
         positions = self.decoder_position_embeddings[0].to(decoder_tokens.dtype)  # (N, D_dec)
         decoder_input = torch.cat(
             (decoder_tokens + positions[visible_indices], self.mask_token.to(decoder_tokens.dtype) + positions[masked_indices]),
             dim=1,
         )
-        num_masked = masked_indices.shape[1]
-        logits = self.decoder(decoder_input, num_masked)  # (B, N_m, patch_dim)
+        return self.decoder(decoder_input, masked_indices.shape[1])
 
+    def forward_loss(
+        self, pixel_values: torch.Tensor, logits: torch.Tensor, masked_indices: torch.Tensor,
+        token_log_probs: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """
+        Stage 4: the losses of Sec. 3.2 (see the class docstring), in float32.
+
+        Args:
+            pixel_values (`(B, T, C, H, W)`), logits (`(B, N_m, patch_dim)`), masked_indices (`(B, N_m)`),
+            token_log_probs (`(B, N)`, *optional*): the sampler's log-probabilities (adaptive masking).
+        Returns:
+            `(loss, reconstruction_loss, sampling_loss)`, scalars; `sampling_loss` is `None` without a sampler.
+        """
         with torch.no_grad():
-            targets = gather_tokens(patchify_targets(pixel_values, config), masked_indices)
+            targets = gather_tokens(patchify_targets(pixel_values, self.config), masked_indices)
         per_token_loss = (logits.float() - targets).pow(2).mean(dim=-1)  # (B, N_m): L_R_i
         reconstruction_loss = per_token_loss.mean()
-        loss, sampling_loss, token_probabilities = reconstruction_loss, None, None
-        if token_log_probs is not None:
-            masked_log_probs = torch.gather(token_log_probs, 1, masked_indices)  # (B, N_m)
-            sampling_loss = -(masked_log_probs * per_token_loss.detach()).mean()
-            loss = reconstruction_loss + config.sampling_loss_weight * sampling_loss
-            token_probabilities = token_log_probs.detach().exp()
-
-        output = AdaMAEForPreTrainingOutput(
-            loss=loss,
-            reconstruction_loss=reconstruction_loss,
-            sampling_loss=sampling_loss,
-            logits=logits,
-            bool_masked_pos=bool_masked_pos,
-            token_probabilities=token_probabilities,
-            hidden_states=encoder_outputs.hidden_states,
-            attentions=encoder_outputs.attentions,
-            bool_decoded_pos=bool_decoded_pos,
-        )
-        return output if return_dict else output.to_tuple()
+        if token_log_probs is None:
+            return reconstruction_loss, reconstruction_loss, None
+        masked_log_probs = torch.gather(token_log_probs, 1, masked_indices)  # (B, N_m)
+        sampling_loss = -(masked_log_probs * per_token_loss.detach()).mean()
+        return reconstruction_loss + self.config.sampling_loss_weight * sampling_loss, reconstruction_loss, sampling_loss
 
     @classmethod
     def from_videomae(cls, videomae, **config_overrides) -> AdaMAEForPreTraining:
         """Warm start from a transformers `VideoMAEForPreTraining` (a model or a checkpoint name/path); see
-        [`load_videomae_weights`]. The sampler is freshly initialised."""
-        return load_videomae_weights(cls, videomae, **config_overrides)
+        `adamae_hf.conversion.load_videomae_weights`. The sampler is freshly initialised."""
+        return _load_videomae_weights(cls, videomae, **config_overrides)
 
 
 class AdaMAEForVideoClassification(AdaMAEPreTrainedModel):
@@ -893,7 +975,7 @@ class AdaMAEForVideoClassification(AdaMAEPreTrainedModel):
     def __init__(self, config: AdaMAEConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.adamae = AdaMAEModel(config, add_final_layernorm=not config.use_mean_pooling)
+        self.adamae = AdaMAEModel(config, add_final_layernorm=encoder_has_final_layernorm(config, type(self)))
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.head_layer_norm_eps) if config.use_mean_pooling else None
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.classifier.is_classifier = True
@@ -958,128 +1040,28 @@ class AdaMAEForVideoClassification(AdaMAEPreTrainedModel):
     @classmethod
     def from_videomae(cls, videomae, **config_overrides) -> AdaMAEForVideoClassification:
         """Load a transformers `VideoMAEForVideoClassification` (a model or a checkpoint name/path); see
-        [`load_videomae_weights`]."""
-        return load_videomae_weights(cls, videomae, **config_overrides)
+        `adamae_hf.conversion.load_videomae_weights`."""
+        return _load_videomae_weights(cls, videomae, **config_overrides)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Warm start from transformers' VideoMAE
-# ---------------------------------------------------------------------------------------------------------------
-_VIDEOMAE_LAYER_RENAMES = {
-    "layernorm_before": "norm1",
-    "layernorm_after": "norm2",
-    "attention.output.dense": "attention.proj",
-    "intermediate.dense": "mlp.fc1",
-    "output.dense": "mlp.fc2",
+def _load_videomae_weights(cls, videomae, **config_overrides):
+    """`adamae_hf.conversion.load_videomae_weights`, imported by absolute name when called: this file must load
+    beside a checkpoint (`trust_remote_code=True`) without the conversion code, which needs the `adamae_hf`
+    package."""
+    return importlib.import_module("adamae_hf.conversion").load_videomae_weights(cls, videomae, **config_overrides)
+
+
+# The transformers Auto class of each model, by class name (registered by `adamae_hf/__init__.py`, written into the
+# saved config's `auto_map` by `save_pretrained`).
+AUTO_CLASSES = {
+    "AutoModel": "AdaMAEModel",
+    "AutoModelForPreTraining": "AdaMAEForPreTraining",
+    "AutoModelForVideoClassification": "AdaMAEForVideoClassification",
 }
 
 
-def videomae_config_to_adamae(videomae_config, **overrides) -> AdaMAEConfig:
-    """An [`AdaMAEConfig`] with the sizes of a transformers `VideoMAEConfig` (and its LayerNorm epsilons)."""
-    names = (
-        "image_size", "patch_size", "num_channels", "num_frames", "tubelet_size", "hidden_size", "num_hidden_layers",
-        "num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
-        "initializer_range", "layer_norm_eps", "use_mean_pooling", "decoder_num_attention_heads", "decoder_hidden_size",
-        "decoder_num_hidden_layers", "decoder_intermediate_size", "norm_pix_loss", "id2label", "label2id",
-        "problem_type",
-    )  # fmt: skip
-    kwargs = {name: getattr(videomae_config, name) for name in names if getattr(videomae_config, name, None) is not None}
-    kwargs["qkv_bias"] = getattr(videomae_config, "qv_bias", getattr(videomae_config, "qkv_bias", True))
-    kwargs["head_layer_norm_eps"] = 1e-5  # torch's default, used by VideoMAE's fc_norm and decoder norm
-    # VideoMAE's encoder (VideoMAEModel, also inside VideoMAEForPreTraining) ends with a LayerNorm only when
-    # use_mean_pooling=False (transformers' default VideoMAEConfig has none; the MCG-NJU pre-training checkpoints do).
-    kwargs["use_final_layernorm"] = not getattr(videomae_config, "use_mean_pooling", True)
-    kwargs.update(overrides)
-    return AdaMAEConfig(**kwargs)
-
-
-def videomae_state_dict_to_adamae(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a transformers VideoMAE state dict to AdaMAE's layout (fusing query/key/value into `qkv`)."""
-    converted: dict[str, torch.Tensor] = {}
-    for source_key, value in state_dict.items():
-        key = "adamae." + source_key[len("videomae.") :] if source_key.startswith("videomae.") else source_key
-        key = key.replace("decoder.decoder_layers.", "decoder.layers.")
-        if ".attention.attention." in key:
-            prefix, name = key.split(".attention.attention.")
-            if name == "query.weight":
-                converted[f"{prefix}.attention.qkv.weight"] = torch.cat(
-                    [value, state_dict[_sibling(source_key, "key.weight")], state_dict[_sibling(source_key, "value.weight")]]
-                )
-            elif name in ("query.bias", "q_bias"):
-                converted[f"{prefix}.attention.q_bias"] = value
-            elif name in ("value.bias", "v_bias"):
-                converted[f"{prefix}.attention.v_bias"] = value
-            continue  # key/value weights were fused above
-        for old, new in _VIDEOMAE_LAYER_RENAMES.items():
-            key = key.replace(f".{old}.", f".{new}.")
-        converted[key] = value
-    return converted
-
-
-def _sibling(key: str, name: str) -> str:
-    return key.rsplit(".", 2)[0] + "." + name
-
-
-@contextlib.contextmanager
-def quiet_load_report():
-    """
-    Hide transformers' load-report table (a warning of `transformers.modeling_utils`) inside the block, for loads
-    whose missing and unexpected keys the caller reports itself (`output_loading_info=True`). Errors still raise.
-    """
-    modeling_logger = logging.get_logger("transformers.modeling_utils")
-    level = modeling_logger.level
-    modeling_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        modeling_logger.setLevel(level)
-
-
-def load_videomae_weights(cls, videomae, **config_overrides):
-    """
-    Build `cls` (an AdaMAE model class) from a transformers VideoMAE model or checkpoint (e.g. the public
-    `MCG-NJU/videomae-*` ones): the config's sizes and epsilons are copied, the weights renamed, and anything AdaMAE
-    adds (the sampler) is freshly initialised. With the same weights and mask the reconstruction loss, logits and
-    classification logits equal VideoMAE's.
-
-    A checkpoint path is loaded as `VideoMAEForPreTraining` for [`AdaMAEForPreTraining`] and as
-    `VideoMAEForVideoClassification` for [`AdaMAEForVideoClassification`] (a pre-training checkpoint then gets
-    VideoMAE's freshly initialised head, logged at info level); a `VideoMAEForPreTraining` model given to
-    [`AdaMAEForVideoClassification`] gives its encoder and a head of AdaMAE's initialisation. Pre-training checkpoints come in two layouts: with
-    the encoder's final LayerNorm (`use_mean_pooling=False`, as the MCG-NJU ones) and without it (transformers'
-    default `VideoMAEConfig`, `use_mean_pooling=True`). The second gives `use_final_layernorm=False`: no final norm,
-    the encoder output goes to the decoder as in VideoMAE.
-    """
-    if isinstance(videomae, (str, bytes)) or hasattr(videomae, "__fspath__"):
-        from transformers import AutoConfig, VideoMAEForPreTraining, VideoMAEForVideoClassification
-
-        source_config = AutoConfig.from_pretrained(videomae)
-        if source_config.model_type != "videomae":
-            raise ValueError(f"{videomae} is a {source_config.model_type!r} checkpoint, not a VideoMAE one.")
-        source_cls = VideoMAEForPreTraining if cls is AdaMAEForPreTraining else VideoMAEForVideoClassification
-        with quiet_load_report():
-            videomae, info = source_cls.from_pretrained(videomae, output_loading_info=True)
-        if info["missing_keys"]:
-            logger.info(f"{source_cls.__name__} initialised {sorted(info['missing_keys'])} afresh (not in the checkpoint).")
-    config = videomae_config_to_adamae(videomae.config, **config_overrides)
-    model = cls(config)
-    state_dict = videomae_state_dict_to_adamae(videomae.state_dict())
-    fresh = ("token_sampler.",)  # what AdaMAE adds to VideoMAE
-    if cls is AdaMAEForVideoClassification and not hasattr(videomae, "classifier"):
-        # a VideoMAEForPreTraining model: its encoder, and a head of AdaMAE's initialisation
-        state_dict = {k: v for k, v in state_dict.items() if k.startswith("adamae.")}
-        fresh += ("classifier.", "fc_norm.")
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    unexpected = [k for k in unexpected if not k.endswith("position_embeddings")]
-    missing = [k for k in missing if not k.startswith(fresh)]
-    if missing or unexpected:
-        raise ValueError(
-            f"VideoMAE weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}."
-        )
-    return model
-
-
 __all__ = [
+    "AUTO_CLASSES",
     "AdaMAEForPreTraining",
     "AdaMAEForPreTrainingOutput",
     "AdaMAEForVideoClassification",
@@ -1091,5 +1073,7 @@ __all__ = [
     "frame_masking",
     "random_masking",
     "tube_masking",
+    "encoder_has_final_layernorm",
+    "patchify",
     "patchify_targets",
 ]

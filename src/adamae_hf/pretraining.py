@@ -36,7 +36,7 @@ CHECKPOINTS_DIRNAME = "checkpoints"
 TRAINING_STATE_NAME = "training_state.json"
 _CHECKPOINT_PATTERN = re.compile(r"^(step|epoch)_(\d+)$")
 
-# The pre-training recipe of the paper / released scripts (METHOD.md) and the one used on the embedded synthetic
+# The pre-training recipe of the paper / released scripts (docs/method.md) and the one used on the embedded synthetic
 # dataset (tiny model, 2 CPU cores, a few minutes). Arguments left at `None` take these values.
 PAPER_RECIPE: dict[str, Any] = dict(
     base_learning_rate=1.5e-4, num_train_epochs=800, warmup_epochs=40, per_device_train_batch_size=32,
@@ -182,7 +182,7 @@ def build_config(args: argparse.Namespace) -> AdaMAEConfig:
         if model_type == "videomae":
             from transformers import VideoMAEConfig
 
-            from .modeling_adamae import videomae_config_to_adamae
+            from .conversion import videomae_config_to_adamae
 
             config = videomae_config_to_adamae(VideoMAEConfig.from_pretrained(args.model_name_or_path))
         elif model_type == "adamae":

@@ -13,27 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .configuration_adamae import AdaMAEConfig
+from .modeling_adamae import patchify
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def unnormalize_video(pixel_values: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+def unnormalize_video(
+    pixel_values: torch.Tensor, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD
+) -> torch.Tensor:
     """`(B, T, C, H, W)` normalised -> values in [0, 1] (not clamped)."""
     mean = pixel_values.new_tensor(mean).view(1, 1, -1, 1, 1)
     std = pixel_values.new_tensor(std).view(1, 1, -1, 1, 1)
     return pixel_values.float() * std + mean
-
-
-def patchify(video: torch.Tensor, config: AdaMAEConfig) -> torch.Tensor:
-    """`(B, T, C, H, W)` -> `(B, N, tubelet * patch * patch, C)`, the layout of `patchify_targets`."""
-    b, t, c, h, w = video.shape
-    u, p = config.tubelet_size, config.patch_size
-    x = video.reshape(b, t // u, u, c, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 5, 7, 3)
-    return x.reshape(b, (t // u) * (h // p) * (w // p), u * p * p, c)
 
 
 def unpatchify(patches: torch.Tensor, config: AdaMAEConfig) -> torch.Tensor:
