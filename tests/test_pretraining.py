@@ -1,4 +1,4 @@
-"""scripts/run_pretraining.py and adamae_hf.pretraining / visualization: end to end on a tiny synthetic dataset."""
+"""scripts/run_pretraining.py and adamae_hf.training / visualization: end to end on a tiny synthetic dataset."""
 
 from __future__ import annotations
 
