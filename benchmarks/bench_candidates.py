@@ -27,7 +27,16 @@ import torch
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import OPTIMIZERS, PreTrainingStep, adamae_config, environment, markdown_table, median, time_call  # noqa: E402
+from common import (  # noqa: E402
+    OPTIMIZERS,
+    SIZES,
+    PreTrainingStep,
+    adamae_config,
+    environment,
+    markdown_table,
+    median,
+    time_call,
+)
 
 
 SAMPLER_VARIANTS = ("sdpa", "sdpa-math", "eager", "compiled")
@@ -36,7 +45,7 @@ SAMPLER_VARIANTS = ("sdpa", "sdpa-math", "eager", "compiled")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["sampler", "attention", "adamw"], choices=["sampler", "attention", "adamw"])
-    parser.add_argument("--size", default="base", choices=["tiny", "small", "base"])
+    parser.add_argument("--size", default="base", choices=list(SIZES))
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sampler-variants", nargs="+", default=list(SAMPLER_VARIANTS), choices=SAMPLER_VARIANTS)

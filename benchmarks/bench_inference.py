@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     DTYPES,
+    SIZES,
     Ratio,
     adamae_config,
     environment,
@@ -48,7 +49,7 @@ def build(name: str, size: str, num_labels: int):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["base"], choices=["tiny", "small", "base"])
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=list(SIZES))
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES))

@@ -16,7 +16,7 @@ One pre-training step (forward, backward, AdamW) of AdaMAE adaptive 95 %, AdaMAE
 Examples (from the repository root):
     PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --batch-size 2 --repeats 5
     PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --device cuda --dtype bf16 --batch-size 16
-    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes tiny --compile
+    PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes vit-tiny --compile
     PYTHONPATH=src python benchmarks/bench_pretraining.py --sizes base --profile   # where the time goes
 """
 
@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     DEFAULT_PRETRAINING_MODELS,
     OPTIMIZERS,
     PRETRAINING_MODELS,
+    SIZES,
     PreTrainingStep,
     Ratio,
     activation_memory_breakdown,
@@ -61,7 +62,7 @@ REFERENCE = "videomae-tube-90"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["base"], choices=["tiny", "small", "base"])
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=list(SIZES))
     parser.add_argument("--models", nargs="+", default=DEFAULT_PRETRAINING_MODELS, choices=list(PRETRAINING_MODELS))
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--device", default="cpu")

@@ -21,29 +21,25 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from adamae_hf.presets import MODEL_PRESETS
+
 
 # --------------------------------------------------------------------------------------------------------------
-# Sizes. Every size uses tubelet 2 and patch 16 and builds the same widths for AdaMAE and transformers' VideoMAE.
+# Sizes. Every size uses tubelet 2 and patch 16, 16 frames, and builds the same widths for AdaMAE and transformers'
+# VideoMAE. "small" and "base" are `adamae_hf.presets`' sizes at 224x224 (1568 tokens); "vit-tiny" is a ViT-Ti,
+# which the presets do not have (their "tiny" is sized for the embedded synthetic dataset: 8 frames at 64x64).
 # --------------------------------------------------------------------------------------------------------------
 SIZES: dict[str, dict] = {
     # ViT-Ti encoder (192 wide, 12 blocks, 3 heads), 96-wide 4-block decoder, 16 frames at 112x112 = 392 tokens.
-    "tiny": dict(
+    "vit-tiny": dict(
         image_size=112, num_frames=16, hidden_size=192, num_hidden_layers=12, num_attention_heads=3,
         intermediate_size=768, decoder_hidden_size=96, decoder_num_hidden_layers=4, decoder_num_attention_heads=3,
         decoder_intermediate_size=384,
     ),
-    # ViT-S encoder (384/12/6), 192-wide 4-block decoder (3 heads), 16 frames at 224x224 = 1568 tokens.
-    "small": dict(
-        image_size=224, num_frames=16, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
-        intermediate_size=1536, decoder_hidden_size=192, decoder_num_hidden_layers=4, decoder_num_attention_heads=3,
-        decoder_intermediate_size=768,
-    ),
-    # ViT-B (the released model): 768/12/12, decoder 384/4/6, 16 frames at 224x224 = 1568 tokens.
-    "base": dict(
-        image_size=224, num_frames=16, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-        intermediate_size=3072, decoder_hidden_size=384, decoder_num_hidden_layers=4, decoder_num_attention_heads=6,
-        decoder_intermediate_size=1536,
-    ),
+    # ViT-S encoder (384/12/6), 192-wide 4-block decoder (3 heads).
+    "small": dict(MODEL_PRESETS["small"], image_size=224, num_frames=16),
+    # ViT-B (the released model): 768/12/12, decoder 384/4/6 (the configs' defaults).
+    "base": dict(MODEL_PRESETS["base"], image_size=224, num_frames=16),
 }
 
 # name -> (family, mask_type, mask_ratio, AdaMAEConfig overrides)

@@ -32,19 +32,18 @@ import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 import adamae_hf  # noqa: F401  (registers the Auto classes)
+from adamae_hf import training as T
 from adamae_hf.data import (
     EvalTransform,
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
-    VideoReadError,
     build_processor,
     collate_finetuning,
     load_video_source,
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
-    NONFINITE_LOSS_POLICIES,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
@@ -57,7 +56,6 @@ from adamae_hf.finetuning import (
     write_predictions_csv,
 )
 from adamae_hf.presets import preset_config
-from adamae_hf.pretraining import ArgumentError, NonFiniteLossError
 
 
 logger = logging.getLogger(__name__)
@@ -101,23 +99,23 @@ class ModelArguments:
 
 @dataclass
 class DataTrainingArguments:
-    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset id or a local dataset folder."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
-    train_dir: str | None = field(default=None, metadata={"help": "Folder `[train/]<class>/<video>`."})
+    dataset_name: str | None = T.shared_field("dataset_name", None)
+    dataset_config_name: str | None = T.shared_field("dataset_config_name", None)
+    train_dir: str | None = T.shared_field("train_dir", None)
     validation_dir: str | None = field(
         default=None, metadata={"help": "Folder `[validation/]<class>/<video>`; default `train_dir/validation` (or val)."}
     )
     test_dir: str | None = field(default=None, metadata={"help": "Folder for --do_predict (default: validation)."})
-    train_list: str | None = field(default=None, metadata={"help": "List file of `<path> <label>` lines."})
+    train_list: str | None = T.shared_field("train_list", None)
     validation_list: str | None = field(default=None, metadata={"help": "Validation list file."})
     test_list: str | None = field(default=None, metadata={"help": "List file for --do_predict."})
-    data_root: str | None = field(default=None, metadata={"help": "Root of the list files' relative paths."})
-    train_split_name: str = field(default="train", metadata={"help": "Training split of --dataset_name."})
+    data_root: str | None = T.shared_field("data_root", None)
+    train_split_name: str = T.shared_field("train_split_name", "train")
     validation_split_name: str = field(default="validation", metadata={"help": "Validation split of --dataset_name."})
     test_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name for --do_predict."})
-    video_column_name: str = field(default="video", metadata={"help": "Column of the videos (--dataset_name)."})
+    video_column_name: str = T.shared_field("video_column_name", "video")
     label_column_name: str = field(default="label", metadata={"help": "Column of the labels (--dataset_name)."})
-    streaming: bool = field(default=False, metadata={"help": "Stream --dataset_name (needs --max_steps)."})
+    streaming: bool = T.shared_field("streaming", False)
     sampling_rate: int | None = field(
         default=None, metadata={"help": "Temporal stride between the sampled frames (default 4; 2 on the synthetic data)."}
     )
@@ -125,20 +123,15 @@ class DataTrainingArguments:
         default=None, metadata={"help": "K temporal clips per video at evaluation (default 2; 1 on the synthetic data)."}
     )
     test_num_crops: int = field(default=3, metadata={"help": "Spatial crops per clip at evaluation (1 or 3)."})
-    horizontal_flip: bool | None = field(
-        default=None,
-        metadata={"help": "Random horizontal flip (default on; off on the synthetic data, whose classes include "
-                  "left / right motions, and for SSv2-like data)."},
-    )  # fmt: skip
+    horizontal_flip: bool | None = T.shared_field("horizontal_flip", None, " (default: on; off on the synthetic data)")
     rand_augment: bool = field(default=True, metadata={"help": "RandAugment m9 n2 mstd0.5, one draw per clip."})
     random_erasing: float = field(default=0.25, metadata={"help": "Random erasing probability."})
-    min_crop_scale: float = field(default=0.08, metadata={"help": "Smallest area fraction of the random resized crop."})
+    min_crop_scale: float = T.shared_field("min_crop_scale", 0.08)
     mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (0 disables)."})
     cutmix: float = field(default=1.0, metadata={"help": "Cutmix alpha (0 disables)."})
     mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch."})
     mixup_switch_prob: float = field(default=0.5, metadata={"help": "Probability of cutmix rather than mixup."})
-    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the (soft) targets."})
-    on_bad_video: str = field(default="raise", metadata={"help": "'raise' or 'skip' unreadable videos."})
+    on_bad_video: str = T.shared_field("on_bad_video", "raise")
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the embedded synthetic dataset."})
 
     @property
@@ -160,15 +153,16 @@ class FinetuningTrainingArguments(TrainingArguments):
     dataloader_pin_memory: bool = field(
         default=torch.cuda.is_available(), metadata={"help": "Pin batches in memory (default: where CUDA is available)."}
     )
-    on_nonfinite_loss: str = field(
-        default="stop",
-        metadata={"help": "'stop' at the first NaN/inf training loss, naming the step, or 'continue' (the Trainer's "
-                  "own behaviour).", "choices": list(NONFINITE_LOSS_POLICIES)},
-    )  # fmt: skip
+    label_smoothing_factor: float = field(
+        default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
+    )
+    on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
 
 
 def parse_args(args: list[str] | None = None):
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, FinetuningTrainingArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, DataTrainingArguments, FinetuningTrainingArguments), formatter_class=T.HelpFormatter
+    )
     argv = sys.argv[1:] if args is None else list(args)
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
@@ -268,14 +262,7 @@ def evaluate_split(trainer, dataset, source, prefix: str, split: str):
     return output, result
 
 
-def main(args: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_args(args)
-    check_training_arguments(training_args)
-    if model_args.from_scratch and model_args.model_name_or_path:
-        raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
-    scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
-    synthetic = not data_args.has_dataset
-
+def setup_logging(training_args) -> None:
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
@@ -287,10 +274,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         logging.getLogger(name).setLevel(log_level)
     transformers.utils.logging.set_verbosity(log_level)
     logger.info("Training/evaluation parameters %s", training_args)
-    set_seed(training_args.seed)
-    start = time.perf_counter()
 
-    # ---------------------------------------------------------------- data sources
+
+def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: bool):
+    """The data defaults (synthetic dataset, stride, clips, flips), then (train, validation, test) sources, the test
+    falling back to the validation split, and the label names."""
     if synthetic:
         data_args.train_dir = str(synthetic_dataset_dir(seed=data_args.synthetic_seed))
         logger.info("No dataset given: using the embedded synthetic motion dataset in %s", data_args.train_dir)
@@ -310,30 +298,30 @@ def main(args: list[str] | None = None) -> dict[str, float]:
             raise ValueError("--do_predict needs a test or validation split.")
     label_names = (train_source or eval_source or test_source).label_names
     logger.info("%d classes: %s", len(label_names), ", ".join(label_names[:20]) + (" ..." if len(label_names) > 20 else ""))
+    return (train_source, eval_source, test_source), label_names
 
-    # ---------------------------------------------------------------- model
-    model_path = model_args.model_name_or_path
-    if model_path is None:
-        if model_args.config_overrides or model_args.from_scratch:  # a model from scratch was asked for
-            logger.info("Fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
-        elif synthetic and has_checkpoint(DEFAULT_PRETRAINED):
-            model_path = DEFAULT_PRETRAINED
-        else:
-            logger.warning(
-                "No pre-trained checkpoint (%s): fine-tuning a %r AdaMAE from scratch. Run scripts/run_pretraining.py "
-                "first (or pass --model_name_or_path) for the pre-trained start.",
-                f"{DEFAULT_PRETRAINED} not found" if synthetic else "no --model_name_or_path", model_args.model_preset,
-            )  # fmt: skip
-    loaded = build_model_for_finetuning(
-        model_path, label_names, config=scratch if model_path is None else None,
-        drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-        config_overrides=model_args.config_overrides if model_path is not None else None,
-        cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
-    )  # fmt: skip
-    model, config = loaded.model, loaded.model.config
-    logger.info("Model: %s (%s), %.2fM parameters", type(model).__name__, loaded.source, model.num_parameters() / 1e6)
 
-    # ---------------------------------------------------------------- datasets
+def pretrained_path(model_args: ModelArguments, synthetic: bool) -> str | None:
+    """`--model_name_or_path`; on the synthetic data the default pre-training output where it exists; else `None`
+    (a model from scratch)."""
+    if model_args.model_name_or_path is not None:
+        return model_args.model_name_or_path
+    if model_args.config_overrides or model_args.from_scratch:  # a model from scratch was asked for
+        logger.info("Fine-tuning a %r AdaMAE from scratch.", model_args.model_preset)
+    elif synthetic and has_checkpoint(DEFAULT_PRETRAINED):
+        return DEFAULT_PRETRAINED
+    else:
+        logger.warning(
+            "No pre-trained checkpoint (%s): fine-tuning a %r AdaMAE from scratch. Run scripts/run_pretraining.py "
+            "first (or pass --model_name_or_path) for the pre-trained start.",
+            f"{DEFAULT_PRETRAINED} not found" if synthetic else "no --model_name_or_path", model_args.model_preset,
+        )  # fmt: skip
+    return None
+
+
+def build_datasets(data_args, training_args, config, sources, label_names):
+    """(train, eval, test) `VideoClipDataset`s (None where not needed) and the mixup / cutmix / smoothing."""
+    train_source, eval_source, test_source = sources
     common = dict(num_frames=config.num_frames, sampling_rate=data_args.sampling_rate, on_bad_video=data_args.on_bad_video, seed=training_args.seed)
     train_dataset = eval_dataset = test_dataset = None
     if training_args.do_train:
@@ -349,11 +337,78 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     if training_args.do_predict:
         test_dataset = eval_dataset if test_source is eval_source and eval_dataset is not None else VideoClipDataset(test_source, **eval_kwargs)
     mixup = None
-    if data_args.mixup > 0 or data_args.cutmix > 0 or data_args.label_smoothing > 0:
+    if data_args.mixup > 0 or data_args.cutmix > 0 or training_args.label_smoothing_factor > 0:
         mixup = MixupCutmix(
             len(label_names), mixup_alpha=data_args.mixup, cutmix_alpha=data_args.cutmix, prob=data_args.mixup_prob,
-            switch_prob=data_args.mixup_switch_prob, label_smoothing=data_args.label_smoothing,
+            switch_prob=data_args.mixup_switch_prob, label_smoothing=training_args.label_smoothing_factor,
         )  # fmt: skip
+    return (train_dataset, eval_dataset, test_dataset), mixup
+
+
+def evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir: Path) -> dict:
+    """The multi-view validation metrics, their confusion matrix (JSON and PNG)."""
+    logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
+    output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
+    matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
+    save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
+    figure = plot_confusion_matrix(
+        matrix, label_names, output_dir / "confusion_matrix.png",
+        title=f"Validation, {data_args.test_num_clips}x{data_args.test_num_crops} views: top-1 "
+        f"{output.metrics.get('eval_top1', float('nan')):.1f} %",
+    )  # fmt: skip
+    logger.info("Confusion matrix: %s", figure)
+    return output.metrics
+
+
+def predict_test(trainer, test_dataset, test_source, eval_source, label_names, output_dir: Path) -> None:
+    """The per-video predictions of the test split (or the validation split) as CSV."""
+    logger.info("*** Predict ***")
+    split = "test" if test_source is not eval_source else "validation"
+    output, predictions = evaluate_split(trainer, test_dataset, test_source, "test", split)
+    csv_path = write_predictions_csv(
+        output_dir / f"predictions_{split}.csv", predictions.probabilities, predictions.references,
+        video_names(test_source, predictions.video_index), label_names,
+    )  # fmt: skip
+    logger.info("Per-video predictions: %s", csv_path)
+
+
+def push_with_model_card(training_args, data_args, results, config, model_path, synthetic: bool, output_dir: Path):
+    from adamae_hf.hub import model_card_for_run, push_checkpoint_to_hub
+
+    repo_id = training_args.hub_model_id or output_dir.name
+    card = model_card_for_run(
+        training_args.to_dict(), {k: v for k, v in results.items() if k.startswith("eval_")}, model_name=repo_id.split("/")[-1],
+        config=config, repo_id=repo_id, base_model=model_path, dataset_name=data_args.dataset_name or ("synthetic motions" if synthetic else None),
+        dataset_id=data_args.dataset_name,
+    )  # fmt: skip
+    card.save(output_dir / "README.md")
+    url = push_checkpoint_to_hub(output_dir, repo_id, private=bool(training_args.hub_private_repo), token=training_args.hub_token)
+    logger.info("Pushed to %s", url)
+
+
+def main(args: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_args(args)
+    check_training_arguments(training_args)
+    if model_args.from_scratch and model_args.model_name_or_path:
+        raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
+    scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
+    synthetic = not data_args.has_dataset
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    start = time.perf_counter()
+
+    # ---------------------------------------------------------------- data sources, model, datasets
+    sources, label_names = resolve_sources(data_args, training_args, synthetic)
+    model_path = pretrained_path(model_args, synthetic)
+    loaded = build_model_for_finetuning(
+        model_path, label_names, config=scratch if model_path is None else None,
+        drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        config_overrides=model_args.config_overrides if model_path is not None else None,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
+    )  # fmt: skip
+    model, config = loaded.model, loaded.model.config
+    logger.info("Model: %s (%s), %.2fM parameters", type(model).__name__, loaded.source, model.num_parameters() / 1e6)
+    (train_dataset, eval_dataset, test_dataset), mixup = build_datasets(data_args, training_args, config, sources, label_names)
 
     # ---------------------------------------------------------------- trainer
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
@@ -369,54 +424,24 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         on_nonfinite_loss=training_args.on_nonfinite_loss,
     )
     output_dir = Path(training_args.output_dir)
-    processor = build_processor(config.image_size)
     results: dict[str, float] = {}
 
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
-        processor.save_pretrained(output_dir)
+        build_processor(config.image_size).save_pretrained(output_dir)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()
         results.update(train_result.metrics)
         logger.info("Saved the model and its processor to %s", output_dir)
-
+    train_source, eval_source, test_source = sources
     if training_args.do_eval:
-        logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
-        output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
-        results.update(output.metrics)
-        matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
-        save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
-        figure = plot_confusion_matrix(
-            matrix, label_names, output_dir / "confusion_matrix.png",
-            title=f"Validation, {data_args.test_num_clips}x{data_args.test_num_crops} views: top-1 "
-            f"{output.metrics.get('eval_top1', float('nan')):.1f} %",
-        )  # fmt: skip
-        logger.info("Confusion matrix: %s", figure)
-
+        results.update(evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir))
     if training_args.do_predict:
-        logger.info("*** Predict ***")
-        split = "test" if test_source is not eval_source else "validation"
-        output, predictions = evaluate_split(trainer, test_dataset, test_source, "test", split)
-        csv_path = write_predictions_csv(
-            output_dir / f"predictions_{split}.csv", predictions.probabilities, predictions.references,
-            video_names(test_source, predictions.video_index), label_names,
-        )  # fmt: skip
-        logger.info("Per-video predictions: %s", csv_path)
-
+        predict_test(trainer, test_dataset, test_source, eval_source, label_names, output_dir)
     if push_to_hub and training_args.should_save:
-        from adamae_hf.hub import model_card_for_run, push_checkpoint_to_hub
-
-        repo_id = training_args.hub_model_id or output_dir.name
-        card = model_card_for_run(
-            training_args.to_dict(), {k: v for k, v in results.items() if k.startswith("eval_")}, model_name=repo_id.split("/")[-1],
-            config=config, repo_id=repo_id, base_model=model_path, dataset_name=data_args.dataset_name or ("synthetic motions" if synthetic else None),
-            dataset_id=data_args.dataset_name,
-        )  # fmt: skip
-        card.save(output_dir / "README.md")
-        url = push_checkpoint_to_hub(output_dir, repo_id, private=bool(training_args.hub_private_repo), token=training_args.hub_token)
-        logger.info("Pushed to %s", url)
+        push_with_model_card(training_args, data_args, results, config, model_path, synthetic, output_dir)
 
     if training_args.do_eval and training_args.should_log:
         print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
@@ -430,15 +455,4 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ArgumentError as error:
-        print(f"run_finetuning.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except NonFiniteLossError as error:
-        print(f"run_finetuning.py: {error}", file=sys.stderr)
-        sys.exit(1)
-    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
-        print(f"run_finetuning.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
-              "unreadable videos out)", file=sys.stderr)  # fmt: skip
-        sys.exit(1)
+    T.run_script(main, __file__)

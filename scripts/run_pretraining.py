@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
-import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import datasets
 import torch
@@ -39,12 +38,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from adamae_hf import pretraining as P
+from adamae_hf import training as T
 from adamae_hf.configuration_adamae import MASK_TYPES
 from adamae_hf.data import (
     PretrainingTransform,
     VideoClipDataset,
-    VideoReadError,
     build_processor,
     collate_pretraining,
     load_video_source,
@@ -61,31 +59,27 @@ logger = get_logger(__name__)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Pre-train AdaMAE with Accelerate. Without a dataset argument: a tiny model on the embedded "
-        "synthetic dataset, in a few minutes on CPU. Arguments marked 'recipe' default to the paper's recipe "
-        f"({P.PAPER_RECIPE}) with a dataset, or to {P.SYNTHETIC_RECIPE} on the synthetic data.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "synthetic dataset, in a few minutes on CPU. Training arguments left unset take the paper's recipe with a "
+        "dataset, or the synthetic recipe without one; each one's help gives both values.",
+        formatter_class=T.HelpFormatter,
     )
     data = parser.add_argument_group("data (at most one source; none = the embedded synthetic dataset)")
-    data.add_argument("--dataset_name", help="a `datasets` Hub dataset or local dataset/videofolder folder")
-    data.add_argument("--dataset_config_name", help="its configuration name")
-    data.add_argument("--train_dir", help="a local video folder: <dir>[/train]/<class>/<video>")
-    data.add_argument("--train_list", help="a VideoMAE list file: '<path> <label>' per line (SSv2, K400)")
-    data.add_argument("--data_root", help="folder that --train_list paths are relative to (default: its folder)")
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--video_column_name", default="video")
+    for name in ("dataset_name", "dataset_config_name", "train_dir", "train_list", "data_root"):
+        T.add_shared_option(data, name)
+    T.add_shared_option(data, "train_split_name", "train")
+    T.add_shared_option(data, "video_column_name", "video")
     data.add_argument("--label_column_name", default=None,
                       help="pre-training ignores labels; name the column only to keep it (default: none read)")  # fmt: skip
-    data.add_argument("--streaming", action="store_true", help="stream --dataset_name (needs --max_train_steps)")
-    data.add_argument("--on_bad_video", choices=("raise", "skip"), default="raise",
-                      help="an unreadable video stops the run, or is skipped with a warning")  # fmt: skip
+    T.add_shared_option(data, "streaming", False)
+    T.add_shared_option(data, "on_bad_video", "raise")
     data.add_argument("--num_frames", type=int, help="frames per clip (default: the model config's)")
-    data.add_argument("--sampling_rate", type=int, help="temporal stride (recipe: 2 for SSv2, use 4 for K400)")
+    data.add_argument("--sampling_rate", type=int, help=T.recipe_help("sampling_rate", "temporal stride; use 4 for K400"))
     data.add_argument("--image_size", type=int, help="crop size (default: the model config's)")
-    data.add_argument("--min_crop_scale", type=float, default=0.5, help="random resized crop scale (min, 1)")
-    data.add_argument("--horizontal_flip", action="store_true", help="random flips (on for K400, off for SSv2)")
-    data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default 8)")
-    data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default 256)")
-    data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default 64)")
+    T.add_shared_option(data, "min_crop_scale", 0.5)
+    T.add_shared_option(data, "horizontal_flip", False)
+    data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default: 8)")
+    data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default: 256)")
+    data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default: 64)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path",
@@ -101,15 +95,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--torch_compile", action="store_true", help="torch.compile the model")
 
     train = parser.add_argument_group("training")
-    train.add_argument("--per_device_train_batch_size", type=int, help="recipe: 32 (synthetic: 16)")
+    train.add_argument("--per_device_train_batch_size", type=int, help=T.recipe_help("per_device_train_batch_size"))
     train.add_argument("--gradient_accumulation_steps", type=int, default=1)
     train.add_argument("--base_learning_rate", type=float,
-                       help="lr = base * total batch / 256; recipe 1.5e-4 (synthetic: 2.4e-2)")  # fmt: skip
+                       help=T.recipe_help("base_learning_rate", "lr = base * total batch / 256"))  # fmt: skip
     train.add_argument("--weight_decay", type=float, default=0.05)
     train.add_argument("--adam_betas", type=float, nargs=2, default=(0.9, 0.95))
-    train.add_argument("--num_train_epochs", type=int, help="recipe: 800 (synthetic: 4)")
+    train.add_argument("--num_train_epochs", type=int, help=T.recipe_help("num_train_epochs"))
     train.add_argument("--max_train_steps", type=int, help="optimiser steps; overrides --num_train_epochs")
-    train.add_argument("--warmup_epochs", type=float, help="linear warm-up, then cosine; recipe 40 (synthetic 1)")
+    train.add_argument("--warmup_epochs", type=float, help=T.recipe_help("warmup_epochs", "linear warm-up, then cosine"))
     train.add_argument("--num_warmup_steps", type=int, help="warm-up in steps; overrides --warmup_epochs")
     train.add_argument("--max_grad_norm", type=float, default=0.0, help="clip gradients to this norm (0: off, as "
                        "the released recipe)")  # fmt: skip
@@ -120,15 +114,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None,
                        help="default: Accelerate's config / 'no'")  # fmt: skip
-    train.add_argument("--on_nonfinite_loss", choices=("stop", "skip"), default="stop",
-                       help="a NaN/inf loss stops the run naming the step, or skips that batch")  # fmt: skip
+    T.add_shared_option(train, "on_nonfinite_loss", "stop")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataloader_num_workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) // 2)))
 
     out = parser.add_argument_group("output, checkpoints, logging")
-    out.add_argument("--output_dir", help=f"default {P.DEFAULT_OUTPUT_DIR}")
+    out.add_argument("--output_dir", help=f"default: {T.DEFAULT_OUTPUT_DIR}")
     out.add_argument("--overwrite_output_dir", action="store_true", help="start afresh even if checkpoints exist")
-    out.add_argument("--checkpointing_steps", help="'epoch' or every N optimiser steps (recipe: epoch)")
+    out.add_argument("--checkpointing_steps", help=T.recipe_help("checkpointing_steps", "'epoch' or every N optimiser steps"))
     out.add_argument("--checkpoints_total_limit", type=int, default=3, help="keep the newest N checkpoints")
     out.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
                      help="a checkpoint folder, or 'latest' (alone: latest) in output_dir/checkpoints")  # fmt: skip
@@ -143,13 +136,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--hub_token")
     out.add_argument("--hub_private_repo", action="store_true")
     args = parser.parse_args(argv)
-    P.apply_recipe_defaults(args)
-    P.validate_args(args)
+    T.apply_recipe_defaults(args)
+    T.validate_args(args)
     return args
 
 
 def build_train_dataset(args, config):
-    if P.uses_synthetic_data(args):
+    if T.uses_synthetic_data(args):
         # the generator's defaults unless a size is given: the same cached dataset as run_finetuning.py's
         sizes = {
             "num_classes": args.synthetic_num_classes, "train_per_class": args.synthetic_train_per_class,
@@ -162,7 +155,7 @@ def build_train_dataset(args, config):
     else:
         source = load_video_source(
             dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
-            list_file=args.train_list, data_root=args.data_root, split=args.train_split,
+            list_file=args.train_list, data_root=args.data_root, split=args.train_split_name,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
             streaming=args.streaming,
         )  # fmt: skip
@@ -175,11 +168,11 @@ def build_train_dataset(args, config):
     )  # fmt: skip
     visual = VideoClipDataset(
         source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, mode="eval",
-        transform=P.visualization_transform(config.image_size), on_bad_video="skip", seed=args.seed,
+        transform=T.visualization_transform(config.image_size), on_bad_video="skip", seed=args.seed,
     )  # fmt: skip
     if source.streaming:
         return dataset, visual, str(source.description)
-    return P.SeededClipDataset(dataset, seed=args.seed), visual, str(source.description)
+    return T.SeededClipDataset(dataset, seed=args.seed), visual, str(source.description)
 
 
 def visualization_batch(dataset, count: int) -> torch.Tensor | None:
@@ -207,7 +200,7 @@ def focus_clips(args, config, visual_dataset) -> tuple[torch.Tensor | None, torc
     if not getattr(args, "synthetic_data_dir", None):
         pixels = visualization_batch(visual_dataset, args.num_visualizations)
         return pixels, None, (pixels, None)
-    pixels, masks = P.synthetic_focus_clips(args.synthetic_data_dir, config, args.sampling_rate)
+    pixels, masks = T.synthetic_focus_clips(args.synthetic_data_dir, config, args.sampling_rate)
     count = min(args.num_visualizations, len(pixels))
     if count == 0:
         return None, None, (pixels, masks)
@@ -255,10 +248,8 @@ def visualize(accelerator, model, pixel_values, config, args, tag: str, step: in
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.time()
-
+def build_accelerator(args) -> Accelerator:
+    """The `Accelerator` (trackers, mixed precision, gradient accumulation, a seedable sampler) and the logging."""
     accelerator_kwargs = {}
     if args.with_tracking:
         accelerator_kwargs["log_with"] = args.report_to
@@ -281,53 +272,53 @@ def main(argv: list[str] | None = None) -> int:
     else:
         datasets.utils.logging.set_verbosity_error()
         transformers.utils.logging.set_verbosity_error()
+    return accelerator
 
-    # ------------------------------------------------------------------ model and data (identical on all ranks)
-    set_seed(args.seed)
-    config = P.build_config(args)
-    resume_path = None
-    if not args.overwrite_output_dir:
-        resume_path = P.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
-    if accelerator.is_main_process:
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    model = P.build_model(args, config)
-    if args.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    with accelerator.main_process_first():  # the synthetic dataset is generated once
-        train_dataset, visual_dataset, data_description = build_train_dataset(args, config)
+
+def build_dataloader(args, train_dataset, num_processes: int) -> DataLoader:
+    """Shuffled, seeded batches; workers that leave signals to the main process (`adamae_hf.training.processes`)."""
     streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)
-    train_dataloader = DataLoader(
+    if not streaming and len(train_dataset) < args.per_device_train_batch_size * num_processes:
+        raise T.ArgumentError(
+            f"the dataset has {len(train_dataset)} clips, fewer than one batch of "
+            f"{args.per_device_train_batch_size} x {num_processes} processes"
+        )
+    return DataLoader(
         train_dataset,
         batch_size=args.per_device_train_batch_size,
-        # Accelerate's seedable sampler (`use_seedable_sampler=True` above) draws each epoch's order from
-        # data_seed + epoch: every process draws the same order and shards it, and a resumed run sees the order of
-        # the run it continues (`skip_first_batches` keeps the epoch).
+        # Accelerate's seedable sampler (`use_seedable_sampler=True` in the Accelerator) draws each epoch's order
+        # from data_seed + epoch: every process draws the same order and shards it, and a resumed run sees the order
+        # of the run it continues (`skip_first_batches` keeps the epoch).
         shuffle=not streaming,
         collate_fn=collate_pretraining,
         num_workers=args.dataloader_num_workers,
         drop_last=not streaming,
         pin_memory=torch.cuda.is_available(),
-        worker_init_fn=P.ignore_signals_worker_init,
-        multiprocessing_context=P.worker_multiprocessing_context() if args.dataloader_num_workers > 0 else None,
+        worker_init_fn=T.ignore_signals_worker_init,
+        multiprocessing_context=T.worker_multiprocessing_context() if args.dataloader_num_workers > 0 else None,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(args.seed),  # worker seeds drawn apart from the model's RNG
     )
-    if not streaming and len(train_dataset) < args.per_device_train_batch_size * accelerator.num_processes:
-        raise P.ArgumentError(
-            f"the dataset has {len(train_dataset)} clips, fewer than one batch of "
-            f"{args.per_device_train_batch_size} x {accelerator.num_processes} processes"
-        )
 
-    # ------------------------------------------------------------------ optimiser and schedule (paper recipe)
+
+class Schedule(NamedTuple):
+    total_batch_size: int
+    learning_rate: float
+    max_train_steps: int
+    num_train_epochs: int
+    num_warmup_steps: int
+
+
+def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
+    """AdamW at `base_learning_rate * total batch / 256`, linear warm-up then cosine (the paper's recipe)."""
     total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
     learning_rate = args.base_learning_rate * total_batch_size / 256
     optimizer = build_adamw(model, learning_rate, args.weight_decay, betas=tuple(args.adam_betas))
 
-    batches_per_epoch = None if streaming else math.ceil(len(train_dataloader) / accelerator.num_processes)
-    if not streaming and train_dataloader.drop_last:
-        batches_per_epoch = len(train_dataloader) // accelerator.num_processes
-    max_train_steps, steps_per_epoch, num_train_epochs = P.schedule_lengths(
+    batches_per_epoch = None
+    if not isinstance(train_dataloader.dataset, torch.utils.data.IterableDataset):
+        batches_per_epoch = len(train_dataloader) // accelerator.num_processes  # drop_last
+    max_train_steps, steps_per_epoch, num_train_epochs = T.schedule_lengths(
         batches_per_epoch, args.gradient_accumulation_steps, args.num_train_epochs, args.max_train_steps
     )
     if args.num_warmup_steps is not None:
@@ -341,68 +332,84 @@ def main(argv: list[str] | None = None) -> int:
         num_warmup_steps=num_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    if args.torch_compile:
-        model = torch.compile(model)
-    model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
-        model, optimizer, train_dataloader, lr_scheduler
-    )
-    if not streaming:
-        batches_per_epoch = len(train_dataloader)
-    # Masks are drawn from the global RNG: different on every process from here on.
-    set_seed(args.seed, device_specific=True)
+    schedule = Schedule(total_batch_size, learning_rate, max_train_steps, num_train_epochs, num_warmup_steps)
+    return optimizer, lr_scheduler, schedule
 
-    if args.with_tracking:
-        accelerator.init_trackers("adamae_pretraining", config=P.tracker_config(args))
 
-    # ------------------------------------------------------------------ resume
-    state = P.TrainingState()
+def load_training_state(accelerator, args, resume_path: Path | None) -> T.TrainingState:
+    """The state of the checkpoint resumed from (model, optimiser, scheduler, RNGs loaded), or a fresh one."""
     if resume_path is not None:
         accelerator.print(f"Resuming from checkpoint {resume_path}")
         accelerator.load_state(str(resume_path))
-        state = P.TrainingState.load(resume_path)
-    elif args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
-        logger.info("No checkpoint in %s yet: starting from scratch.", P.checkpoint_dir(args.output_dir))
-    starting_epoch, skip_batches = P.resume_position(state, batches_per_epoch)
-    with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
-        visual_pixels, visual_masks, focus_set = focus_clips(args, config, visual_dataset)
-    focus: dict[str, float] = {}
+        return T.TrainingState.load(resume_path)
+    if args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
+        logger.info("No checkpoint in %s yet: starting from scratch.", T.checkpoint_dir(args.output_dir))
+    return T.TrainingState()
 
-    def log_focus(step: int) -> dict[str, float]:
-        metrics = measure_focus(accelerator, model, focus_set, unwrapped.config, args)
-        if metrics:
-            accelerator.print(f"sampler focus at step {step}: {P.format_focus(metrics)}")
+
+class Figures:
+    """The fixed clips the figures are drawn on (with their object masks on the synthetic data) and those the
+    sampler-focus metrics are measured on; the latest metrics."""
+
+    def __init__(self, pixel_values: torch.Tensor | None, object_masks: torch.Tensor | None, focus_set: tuple):
+        self.pixel_values, self.object_masks, self.focus_set = pixel_values, object_masks, focus_set
+        self.focus: dict[str, float] = {}
+
+    def draw(self, accelerator, model, args, tag: str, step: int) -> list[Path]:
+        config = accelerator.unwrap_model(model).config
+        return visualize(accelerator, model, self.pixel_values, config, args, tag, step, self.object_masks)
+
+    def measure(self, accelerator, model, args, step: int) -> None:
+        self.focus = measure_focus(accelerator, model, self.focus_set, accelerator.unwrap_model(model).config, args)
+        if self.focus:
+            accelerator.print(f"sampler focus at step {step}: {T.format_focus(self.focus)}")
             if args.with_tracking:
-                accelerator.log({f"focus/{k}": v for k, v in metrics.items()}, step=step)
-        return metrics
-    checkpointing_steps = P.parse_checkpointing_steps(args.checkpointing_steps)
+                accelerator.log({f"focus/{k}": v for k, v in self.focus.items()}, step=step)
 
+
+def log_run_start(args, config, model, train_dataset, data_description: str, schedule: Schedule) -> None:
+    sized = not isinstance(train_dataset, torch.utils.data.IterableDataset)
     logger.info("***** Running training *****")
-    logger.info(f"  Data = {data_description}" + ("" if streaming else f" ({len(train_dataset)} clips)"))
+    logger.info(f"  Data = {data_description}" + (f" ({len(train_dataset)} clips)" if sized else ""))
     logger.info(f"  Model = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, mask "
                 f"{config.mask_type} {config.mask_ratio:.0%} ({config.num_visible_tokens} of {config.num_tokens} "
                 f"tokens visible)")  # fmt: skip
-    logger.info(f"  Num epochs = {num_train_epochs}, total optimisation steps = {max_train_steps}")
+    logger.info(f"  Num epochs = {schedule.num_train_epochs}, total optimisation steps = {schedule.max_train_steps}")
     logger.info(f"  Batch per device = {args.per_device_train_batch_size}, total (processes x accumulation) = "
-                f"{total_batch_size}, lr = {learning_rate:.3g}, warm-up steps = {num_warmup_steps}")  # fmt: skip
+                f"{schedule.total_batch_size}, lr = {schedule.learning_rate:.3g}, warm-up steps = "
+                f"{schedule.num_warmup_steps}")  # fmt: skip
 
-    stopper = P.GracefulStop().install()
+
+class LoopResult(NamedTuple):
+    completed_steps: int
+    last_logs: dict[str, float]
+    exit_code: int = 0  # 128 + the signal number where a signal stopped the run
+
+
+def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, train_dataset, schedule: Schedule,
+          state: T.TrainingState, figures: Figures) -> LoopResult:  # fmt: skip
+    """The training loop from `state`: optimiser steps, logging, scheduled checkpoints and figures; on SIGTERM /
+    Ctrl-C a checkpoint and an early return with the signal's exit code."""
+    streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)
+    starting_epoch, skip_batches = T.resume_position(state, None if streaming else len(train_dataloader))
+    checkpointing_steps = T.parse_checkpointing_steps(args.checkpointing_steps)
+    stopper = T.GracefulStop().install()
     progress_bar = tqdm(
-        total=max_train_steps, initial=state.completed_steps, disable=args.disable_tqdm or not accelerator.is_local_main_process,
-        desc="pre-training", dynamic_ncols=True,
+        total=schedule.max_train_steps, initial=state.completed_steps,
+        disable=args.disable_tqdm or not accelerator.is_local_main_process, desc="pre-training", dynamic_ncols=True,
     )  # fmt: skip
     completed_steps = state.completed_steps
     epoch = starting_epoch
     last_logs: dict[str, float] = {}
     nonfinite_skipped = 0
-    unwrapped = accelerator.unwrap_model(model)
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
-        training_state = P.TrainingState(completed_steps, epoch, step_in_epoch)
-        return P.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch)
+        return T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
 
     try:
         model.train()
-        while completed_steps < max_train_steps and epoch < num_train_epochs:
+        while completed_steps < schedule.max_train_steps and epoch < schedule.num_train_epochs:
             train_dataloader.set_epoch(epoch)
             train_dataset.set_epoch(epoch) if hasattr(train_dataset, "set_epoch") else None
             epoch_start, step_in_epoch = time.time(), 0
@@ -415,27 +422,11 @@ def main(argv: list[str] | None = None) -> int:
             micro_batches, epoch_updates, finite_updates = 0, 0, 0
             for batch in loader:
                 with accelerator.accumulate(model):
-                    outputs = model(batch["pixel_values"])
-                    sampling = outputs.sampling_loss if outputs.sampling_loss is not None else torch.zeros_like(outputs.loss)
-                    losses = torch.stack([outputs.loss.detach(), outputs.reconstruction_loss.detach(), sampling.detach()]).float()
-                    losses = accelerator.reduce(losses, reduction="mean")
-                    if not torch.isfinite(losses).all():
-                        message = (f"non-finite loss (total {losses[0].item()}, reconstruction {losses[1].item()}, "
-                                   f"sampling {losses[2].item()}) at optimisation step {completed_steps + 1} "
-                                   f"(epoch {epoch}, batch {step_in_epoch})")  # fmt: skip
-                        if args.on_nonfinite_loss == "stop":
-                            raise P.NonFiniteLossError(message + "; lower the learning rate, enable --max_grad_norm, "
-                                                       "or pass --on_nonfinite_loss skip")  # fmt: skip
+                    losses = training_step(accelerator, args, model, optimizer, lr_scheduler, batch,
+                                           where=(completed_steps + 1, epoch, step_in_epoch))  # fmt: skip
+                    if losses is None:
                         nonfinite_skipped += 1
-                        logger.warning(message + ": batch skipped")
-                        optimizer.zero_grad(set_to_none=True)
                     else:
-                        accelerator.backward(outputs.loss)
-                        if accelerator.sync_gradients and args.max_grad_norm > 0:
-                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                        optimizer.step()
-                        lr_scheduler.step()
-                        optimizer.zero_grad(set_to_none=True)
                         accumulated += losses
                         micro_batches += 1
                 step_in_epoch += 1
@@ -465,9 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(checkpointing_steps, int) and completed_steps % checkpointing_steps == 0 and not stop_requested:
                     checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
                 if args.visualize_every and completed_steps % args.visualize_every == 0:
-                    visualize(accelerator, model, visual_pixels, unwrapped.config, args, f"step_{completed_steps:06d}",
-                              completed_steps, visual_masks)  # fmt: skip
-                    focus = log_focus(completed_steps)
+                    figures.draw(accelerator, model, args, f"step_{completed_steps:06d}", completed_steps)
+                    figures.measure(accelerator, model, args, completed_steps)
                 if stop_requested:
                     path = checkpoint(f"step_{completed_steps}", epoch, step_in_epoch)
                     progress_bar.close()
@@ -476,47 +466,73 @@ def main(argv: list[str] | None = None) -> int:
                         f"Stopped by a signal after step {completed_steps}: checkpoint saved to {path}. Resume with "
                         f"--resume_from_checkpoint latest --output_dir {args.output_dir} (exit code {code})."
                     )
-                    accelerator.end_training()
-                    return code
-                if completed_steps >= max_train_steps:
+                    return LoopResult(completed_steps, last_logs, code)
+                if completed_steps >= schedule.max_train_steps:
                     break
 
             if epoch_updates:
-                # steps whose every batch had a non-finite loss (--on_nonfinite_loss skip) are no 0 in the mean
-                means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
-                accelerator.print(
-                    f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
-                    f"{epoch_updates} steps in {time.time() - epoch_start:.1f}s, lr {lr_scheduler.get_last_lr()[0]:.2e}"
-                    + (f", {nonfinite_skipped} non-finite batches skipped so far (the means are over the "
-                       f"{finite_updates} finite steps)" if nonfinite_skipped else "")
-                )
-                if args.with_tracking:
-                    accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
-                                     "epoch/sampling_loss": means[2].item()}, step=completed_steps)  # fmt: skip
+                log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped,
+                          time.time() - epoch_start, lr_scheduler.get_last_lr()[0], completed_steps)  # fmt: skip
             if checkpointing_steps == "epoch":
                 checkpoint(f"epoch_{epoch}", epoch, step_in_epoch)
             epoch += 1
     finally:
         stopper.uninstall()
         progress_bar.close()
+    return LoopResult(completed_steps, last_logs)
 
-    # ------------------------------------------------------------------ final model, processor, pictures
-    accelerator.wait_for_everyone()
-    pictures = visualize(accelerator, model, visual_pixels, unwrapped.config, args, "final", completed_steps,
-                         visual_masks)  # fmt: skip
-    if not (args.visualize_every and completed_steps % args.visualize_every == 0):
-        focus = log_focus(completed_steps)
+
+def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int]):
+    """Forward, backward and (when gradients sync) the optimiser step of one batch, inside `accelerator.accumulate`.
+    Returns the process-mean `(total, reconstruction, sampling)` losses, or `None` where they were not finite and
+    `--on_nonfinite_loss skip` dropped the batch's gradients; raises `NonFiniteLossError` for `stop`."""
+    outputs = model(batch["pixel_values"])
+    sampling = outputs.sampling_loss if outputs.sampling_loss is not None else torch.zeros_like(outputs.loss)
+    losses = torch.stack([outputs.loss.detach(), outputs.reconstruction_loss.detach(), sampling.detach()]).float()
+    losses = accelerator.reduce(losses, reduction="mean")
+    if not torch.isfinite(losses).all():
+        step, epoch, batch_index = where
+        message = (f"non-finite loss (total {losses[0].item()}, reconstruction {losses[1].item()}, "
+                   f"sampling {losses[2].item()}) at optimisation step {step} (epoch {epoch}, batch {batch_index})")  # fmt: skip
+        if args.on_nonfinite_loss == "stop":
+            raise T.NonFiniteLossError(message + "; lower the learning rate, enable --max_grad_norm, "
+                                       "or pass --on_nonfinite_loss skip")  # fmt: skip
+        logger.warning(message + ": batch skipped")
+        optimizer.zero_grad(set_to_none=True)
+        return None
+    accelerator.backward(outputs.loss)
+    if accelerator.sync_gradients and args.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+    optimizer.step()
+    lr_scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return losses
+
+
+def log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped, seconds, lr, step):
+    """The epoch's mean losses over its finite steps (a step whose every batch was skipped is no 0 in the mean)."""
+    means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
+    accelerator.print(
+        f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
+        f"{epoch_updates} steps in {seconds:.1f}s, lr {lr:.2e}"
+        + (f", {nonfinite_skipped} non-finite batches skipped so far (the means are over the "
+           f"{finite_updates} finite steps)" if nonfinite_skipped else "")
+    )
+    if args.with_tracking:
+        accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
+                         "epoch/sampling_loss": means[2].item()}, step=step)  # fmt: skip
+
+
+def save_outputs(accelerator, args, model, completed_steps: int, results: dict) -> None:
+    """The model (`save_pretrained`), its processor, the arguments and the results; pushed if asked."""
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.save_pretrained(
         args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save,
         state_dict=accelerator.get_state_dict(model),
     )  # fmt: skip
-    results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss"),
-               "train_sampling_loss": last_logs.get("sampling_loss"), "completed_steps": completed_steps,
-               "train_runtime": time.time() - started} | {f"focus_{k}": v for k, v in focus.items()}  # fmt: skip
     if accelerator.is_main_process:
         build_processor(unwrapped.config.image_size).save_pretrained(args.output_dir)
-        Path(args.output_dir, "training_args.json").write_text(json.dumps(P.json_safe_args(args), indent=1))
+        Path(args.output_dir, "training_args.json").write_text(json.dumps(T.json_safe_args(args), indent=1))
         Path(args.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
     accelerator.end_training()
     if args.push_to_hub and accelerator.is_main_process:
@@ -525,28 +541,74 @@ def main(argv: list[str] | None = None) -> int:
         url = push_checkpoint_to_hub(args.output_dir, args.hub_model_id, private=args.hub_private_repo,
                                      token=args.hub_token, commit_message=f"AdaMAE pre-training, step {completed_steps}")  # fmt: skip
         accelerator.print(f"Pushed to {url}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    accelerator = build_accelerator(args)
+
+    # ------------------------------------------------------------------ model and data (identical on all ranks)
+    set_seed(args.seed)
+    config = T.build_config(args)
+    resume_path = None
+    if not args.overwrite_output_dir:
+        resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    if accelerator.is_main_process:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    model = T.build_model(args, config)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    with accelerator.main_process_first():  # the synthetic dataset is generated once
+        train_dataset, visual_dataset, data_description = build_train_dataset(args, config)
+    train_dataloader = build_dataloader(args, train_dataset, accelerator.num_processes)
+
+    # ------------------------------------------------------------------ optimiser and schedule (paper recipe)
+    optimizer, lr_scheduler, schedule = build_optimizer_and_scheduler(args, accelerator, model, train_dataloader)
+    if args.torch_compile:
+        model = torch.compile(model)
+    model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
+        model, optimizer, train_dataloader, lr_scheduler
+    )
+    # Masks are drawn from the global RNG: different on every process from here on.
+    set_seed(args.seed, device_specific=True)
+    if args.with_tracking:
+        accelerator.init_trackers("adamae_pretraining", config=T.tracker_config(args))
+
+    # ------------------------------------------------------------------ resume, train
+    state = load_training_state(accelerator, args, resume_path)
+    with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
+        figures = Figures(*focus_clips(args, config, visual_dataset))
+    log_run_start(args, config, model, train_dataset, data_description, schedule)
+    result = train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, train_dataset, schedule,
+                   state, figures)  # fmt: skip
+    if result.exit_code:
+        accelerator.end_training()
+        return result.exit_code
+    completed_steps, last_logs = result.completed_steps, result.last_logs
+
+    # ------------------------------------------------------------------ final model, processor, pictures
+    accelerator.wait_for_everyone()
+    pictures = figures.draw(accelerator, model, args, "final", completed_steps)
+    if not (args.visualize_every and completed_steps % args.visualize_every == 0):
+        figures.measure(accelerator, model, args, completed_steps)
+    results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss"),
+               "train_sampling_loss": last_logs.get("sampling_loss"), "completed_steps": completed_steps,
+               "train_runtime": time.time() - started} | {f"focus_{k}": v for k, v in figures.focus.items()}  # fmt: skip
+    save_outputs(accelerator, args, model, completed_steps, results)
     accelerator.print(
         f"Done in {time.time() - started:.0f}s: model and preprocessor config in {args.output_dir}, checkpoints in "
-        f"{P.checkpoint_dir(args.output_dir)}, pictures in {Path(args.output_dir) / 'visualizations'}"
+        f"{T.checkpoint_dir(args.output_dir)}, pictures in {Path(args.output_dir) / 'visualizations'}"
         + (f" (e.g. {pictures[0]})" if pictures else "")
     )
     if last_logs:
         accelerator.print(f"Summary after {completed_steps} steps: reconstruction loss {last_logs['reconstruction_loss']:.3f} "
                           f"(last step; 1.0 = predicting each patch's mean)"
-                          + (f"; sampler focus on {len(focus_set[0])} clips: {P.format_focus(focus)}" if focus else ""))  # fmt: skip
+                          + (f"; sampler focus on {len(figures.focus_set[0])} clips: {T.format_focus(figures.focus)}"
+                             if figures.focus else ""))  # fmt: skip
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except P.ArgumentError as error:
-        print(f"run_pretraining.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except P.NonFiniteLossError as error:
-        print(f"run_pretraining.py: {error}", file=sys.stderr)
-        sys.exit(1)
-    except VideoReadError as error:  # raised in a DataLoader worker: the message ends with the file and the reason
-        print(f"run_pretraining.py: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves "
-              "unreadable videos out)", file=sys.stderr)  # fmt: skip
-        sys.exit(1)
+    T.run_script(main, __file__)

@@ -15,7 +15,7 @@ import torch
 
 from adamae_hf import AdaMAEConfig, AdaMAEForPreTraining
 from adamae_hf.modeling_adamae import decoder_masking, patchify_targets, tube_masking
-from adamae_hf.pretraining import ArgumentError, apply_config_overrides
+from adamae_hf.training import ArgumentError, apply_config_overrides
 
 
 TINY = dict(

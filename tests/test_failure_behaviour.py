@@ -101,6 +101,20 @@ def test_finetuning_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
     assert "non-finite loss" in result.stderr, result.stderr[-3000:]
 
 
+def test_finetuning_nonfinite_loss_skip_keeps_the_weights_finite(data_synthetic_dir, tmp_path):
+    """`--on_nonfinite_loss skip`, the same choice as pre-training's: batches with a NaN/inf loss leave the weights
+    alone, the run ends normally and saves a finite model."""
+    from safetensors.torch import load_file
+
+    argv = finetune_argv(data_synthetic_dir, tmp_path / "out", "--on_nonfinite_loss", "skip",
+                         "--learning_rate", "1e32", "--max_grad_norm", "0", "--max_steps", "6")  # fmt: skip
+    result = run_script(FINETUNE, argv, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "non-finite loss at optimisation step" in result.stdout + result.stderr
+    weights = load_file(tmp_path / "out" / "model.safetensors")
+    assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+
+
 def _report_signal_mask(queue) -> None:
     queue.put(signal.pthread_sigmask(signal.SIG_BLOCK, []))
 
@@ -110,7 +124,7 @@ def test_dataloader_workers_are_born_with_sigterm_blocked():
     """The window between a worker's fork and its worker_init_fn: a job-wide SIGTERM there killed the worker (the
     CI failure of 2026-11-30). The context makes the child's first instruction run with SIGTERM blocked, and leaves
     the parent's mask as it was."""
-    from adamae_hf import pretraining as P
+    from adamae_hf import training as P
 
     context = P.worker_multiprocessing_context()
     assert context is not None
@@ -128,7 +142,7 @@ def test_dataloader_workers_are_born_with_sigterm_blocked():
 _RESTARTING_LOADER = r"""
 import signal, sys, torch
 from torch.utils.data import DataLoader, Dataset
-from adamae_hf import pretraining as P
+from adamae_hf import training as P
 
 class Items(Dataset):
     def __len__(self):
@@ -177,7 +191,7 @@ def test_job_wide_sigterm_at_random_times_never_kills_a_worker():
 def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
     """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
     main process, which saves a checkpoint and exits with 143."""
-    from adamae_hf import pretraining as P
+    from adamae_hf import training as P
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
     argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--max_train_steps", "100000")
@@ -293,7 +307,7 @@ def test_epoch_means_count_only_finite_steps(data_synthetic_dir, tmp_path, capsy
     ],
 )
 def test_unhonourable_trainer_options_are_refused_before_training(data_synthetic_dir, tmp_path, extra, message):
-    from adamae_hf.pretraining import ArgumentError
+    from adamae_hf.training import ArgumentError
 
     out = tmp_path / "refused"
     with pytest.raises(ArgumentError, match=message.replace("(", r"\(")):

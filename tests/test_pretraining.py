@@ -1,4 +1,4 @@
-"""scripts/run_pretraining.py and adamae_hf.pretraining / visualization: end to end on a tiny synthetic dataset."""
+"""scripts/run_pretraining.py and adamae_hf.training / visualization: end to end on a tiny synthetic dataset."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from adamae_hf import pretraining as P
+from adamae_hf import training as P
 from adamae_hf.configuration_adamae import AdaMAEConfig
 from adamae_hf.modeling_adamae import AdaMAEForPreTraining
 

@@ -33,7 +33,8 @@ from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
-from .pretraining import ArgumentError, NonFiniteLossError
+from .training.arguments import NONFINITE_LOSS_POLICIES
+from .training.errors import ArgumentError, NonFiniteLossError
 
 
 logger = logging.getLogger(__name__)
@@ -376,8 +377,6 @@ def format_results_table(metrics: dict[str, float], label_names: Sequence[str], 
 # ---------------------------------------------------------------------------------------------------------------
 # Trainer
 # ---------------------------------------------------------------------------------------------------------------
-NONFINITE_LOSS_POLICIES = ("stop", "continue")
-
 # `TrainingArguments` values the multi-view evaluation cannot work with: (the value it needs, why).
 _REQUIRED_TRAINING_ARGUMENTS = {
     "remove_unused_columns": (False, "the batches carry `video_index`, which is no model input: the Trainer would "
@@ -406,10 +405,12 @@ class VideoClassificationTrainer(Trainer):
             (built by [`adamae_hf.optimization.parameter_groups`], once, with no weight decay on biases, norms,
             position embeddings). `None` or 1.0 disables it.
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
-            labels); its soft `(B, num_labels)` targets go to the model's `labels`. `None`: plain class ids.
+            labels, in place of the `Trainer`'s `label_smoothing_factor` smoother); its soft `(B, num_labels)` targets
+            go to the model's `labels`. `None`: plain class ids.
         on_nonfinite_loss: `"stop"` (default) raises [`NonFiniteLossError`] naming the step at the first NaN / inf
-            training loss, before it reaches the weights; `"continue"` is the `Trainer`'s own behaviour (train on;
-            `logging_nan_inf_filter` keeps the logged loss finite).
+            training loss, before it reaches the weights; `"skip"` drops the gradients of that batch (and of the
+            accumulation window it is in: nothing of it reaches the weights, as in `scripts/run_pretraining.py`) and
+            trains on; `logging_nan_inf_filter` keeps the logged loss finite.
 
     Batches hold `pixel_values`, `labels`, `video_index` and `readable` (the data package's `collate_finetuning`);
     evaluation batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and
@@ -427,6 +428,8 @@ class VideoClassificationTrainer(Trainer):
         self.layer_decay = None if layer_decay in (None, 1.0) else layer_decay
         self.mixup = mixup
         self.on_nonfinite_loss = on_nonfinite_loss
+        if mixup is not None:  # it smooths the labels itself (`args.label_smoothing_factor`): no second smoothing
+            self.label_smoother = None
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -450,9 +453,17 @@ class VideoClassificationTrainer(Trainer):
             raise NonFiniteLossError(
                 f"non-finite loss ({loss.detach().float().mean().item()}) at optimisation step "
                 f"{self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}); lower the learning rate, set "
-                "--max_grad_norm, or pass --on_nonfinite_loss continue"
+                "--max_grad_norm, or pass --on_nonfinite_loss skip"
             )
         return result
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.on_nonfinite_loss == "skip" and not torch.isfinite(loss).all():
+            logger.warning("non-finite loss at optimisation step %d: batch skipped", self.state.global_step + 1)
+            # AdamW leaves a parameter without a gradient untouched
+            (self.optimizer or model).zero_grad(set_to_none=True)
+        return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -527,6 +538,7 @@ def save_json(path: str | os.PathLike, data: Any) -> None:
 
 __all__ = [
     "LoadedModel",
+    "VideoPredictions",
     "VideoClassificationTrainer",
     "build_compute_metrics",
     "build_model_for_finetuning",
@@ -534,9 +546,11 @@ __all__ = [
     "compute_video_metrics",
     "confusion_matrix",
     "format_results_table",
+    "layer_decay_summary",
     "load_video_accuracy",
     "multiview_average",
     "plot_confusion_matrix",
     "readable_predictions",
+    "save_json",
     "write_predictions_csv",
 ]

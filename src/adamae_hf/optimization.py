@@ -8,6 +8,9 @@ from torch import nn
 from transformers.trainer_pt_utils import get_parameter_names
 
 
+__all__ = ["NO_WEIGHT_DECAY_PATTERNS", "build_adamw", "decay_parameter_names", "layer_id", "parameter_groups"]
+
+
 # Name patterns (lower-cased regexes, as transformers' Trainer uses) of parameters that get no weight decay.
 NO_WEIGHT_DECAY_PATTERNS = (r"bias", r"position_embeddings", r"mask_token", r"(?:^|\.)(?:layer)?norm\d*(?:$|\.)", r"fc_norm")
 

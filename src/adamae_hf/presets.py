@@ -11,6 +11,9 @@ from __future__ import annotations
 from .configuration_adamae import AdaMAEConfig
 
 
+__all__ = ["MODEL_PRESETS", "preset_config"]
+
+
 MODEL_PRESETS: dict[str, dict] = {
     "tiny": dict(
         image_size=64, patch_size=8, num_frames=8, tubelet_size=2, hidden_size=128, num_hidden_layers=4,

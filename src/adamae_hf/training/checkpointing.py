@@ -1,0 +1,155 @@
+"""Checkpoints that survive a crash, and the bookkeeping to resume a run exactly where it stopped: the
+[`TrainingState`] beside each `accelerator.save_state`, finding the newest complete checkpoint, the epoch and batch
+to continue from, and the schedule's length."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import ArgumentError
+
+
+__all__ = [
+    "CHECKPOINTS_DIRNAME",
+    "TRAINING_STATE_NAME",
+    "TrainingState",
+    "checkpoint_dir",
+    "find_latest_checkpoint",
+    "list_checkpoints",
+    "resolve_resume_checkpoint",
+    "resume_position",
+    "save_checkpoint",
+    "schedule_lengths",
+]
+
+CHECKPOINTS_DIRNAME = "checkpoints"
+TRAINING_STATE_NAME = "training_state.json"
+_CHECKPOINT_PATTERN = re.compile(r"^(step|epoch)_(\d+)$")
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands: optimiser steps done, the epoch, and batches of that epoch already consumed."""
+
+    completed_steps: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+
+    def save(self, folder: str | os.PathLike) -> None:
+        Path(folder, TRAINING_STATE_NAME).write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> TrainingState:
+        path = Path(folder, TRAINING_STATE_NAME)
+        if not path.is_file():
+            raise ArgumentError(f"{folder} is not a complete checkpoint of this script (no {TRAINING_STATE_NAME})")
+        return cls(**json.loads(path.read_text()))
+
+
+def checkpoint_dir(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / CHECKPOINTS_DIRNAME
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints under `output_dir/checkpoints`, oldest first (by optimiser step)."""
+    root = checkpoint_dir(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if path.is_dir() and _CHECKPOINT_PATTERN.match(path.name) and (path / TRAINING_STATE_NAME).is_file():
+            found.append((TrainingState.load(path).completed_steps, path.stat().st_mtime, path))
+    return [path for *_, path in sorted(found)]
+
+
+def find_latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    checkpoints = list_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def resolve_resume_checkpoint(resume_from_checkpoint: str | None, output_dir: str | os.PathLike) -> Path | None:
+    """`None`, a checkpoint folder, or `"latest"` (the newest complete one in `output_dir`, or `None` if there is
+    none yet, so that a pre-empted job can be restarted with the same command)."""
+    if resume_from_checkpoint is None:
+        return None
+    if resume_from_checkpoint == "latest":
+        return find_latest_checkpoint(output_dir)
+    path = Path(resume_from_checkpoint)
+    TrainingState.load(path)  # raises if incomplete
+    return path
+
+
+def save_checkpoint(
+    accelerator, output_dir: str | os.PathLike, name: str, state: TrainingState, total_limit: int | None = None
+) -> Path:
+    """`accelerator.save_state` into `checkpoints/.<name>.tmp`, then the training state, then an atomic rename to
+    `checkpoints/<name>`: a crash while saving leaves the previous checkpoints untouched. All processes must call
+    this (each saves its RNG state). Keeps the newest `total_limit` checkpoints."""
+    root = checkpoint_dir(output_dir)
+    final, tmp = root / name, root / f".{name}.tmp"
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state.save(tmp)
+        _fsync_dir(tmp)
+        if final.exists():  # e.g. a signal right after a scheduled checkpoint of the same step
+            old = root / f".{name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(root)
+        if total_limit is not None:
+            for stale in list_checkpoints(output_dir)[:-total_limit]:
+                if stale != final:
+                    shutil.rmtree(stale, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resume_position(state: TrainingState, batches_per_epoch: int | None) -> tuple[int, int]:
+    """`(epoch, batches to skip)` to continue after `state`; an epoch that was finished moves to the next one."""
+    if batches_per_epoch is not None and state.step_in_epoch >= batches_per_epoch:
+        return state.epoch + 1, 0
+    return state.epoch, state.step_in_epoch
+
+
+def schedule_lengths(
+    batches_per_epoch: int | None, gradient_accumulation_steps: int, num_train_epochs: int, max_train_steps: int | None
+) -> tuple[int, int | None, int]:
+    """`(max_train_steps, update steps per epoch, num_train_epochs)` from whichever of epochs / steps is given
+    (`max_train_steps` wins); a streaming dataset (no length) needs `max_train_steps`."""
+    if batches_per_epoch is None:
+        if max_train_steps is None:
+            raise ArgumentError("a dataset without length needs --max_train_steps")
+        return max_train_steps, None, num_train_epochs
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / gradient_accumulation_steps))
+    if max_train_steps is None:
+        max_train_steps = num_train_epochs * steps_per_epoch
+    return max_train_steps, steps_per_epoch, math.ceil(max_train_steps / steps_per_epoch)

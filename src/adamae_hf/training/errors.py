@@ -1,0 +1,47 @@
+"""The training scripts' errors and their shared `__main__` error handling.
+
+[`ArgumentError`] is an argument that cannot work (exit code 2, as argparse's own errors); [`NonFiniteLossError`]
+a NaN / inf training loss (exit code 1). [`run_script`] maps them, and an unreadable video raised in a DataLoader
+worker, to one line on stderr and the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+__all__ = ["ArgumentError", "NonFiniteLossError", "run_script"]
+
+
+class ArgumentError(ValueError):
+    """A command-line argument that cannot work; raised before any training."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def run_script(main: Callable[[], Any], script: str) -> None:
+    """Run a training script's `main()` and exit: with its return value where it is an `int` (an exit code), else 0;
+    with 2 and `"<script>: error: <message>"` for an [`ArgumentError`]; with 1 for a [`NonFiniteLossError`] or an
+    unreadable video (`adamae_hf.data.VideoReadError`, whose message from a DataLoader worker ends with the file and
+    the reason)."""
+    from ..data import VideoReadError
+
+    name = os.path.basename(script)
+    try:
+        result = main()
+    except ArgumentError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except NonFiniteLossError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(1)
+    except VideoReadError as error:
+        print(f"{name}: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves unreadable videos "
+              "out)", file=sys.stderr)  # fmt: skip
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
