@@ -68,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("data (at most one source; none = the embedded synthetic dataset)")
     data.add_argument("--dataset_name", help="a `datasets` Hub dataset or local dataset/videofolder folder")
     data.add_argument("--dataset_config_name", help="its configuration name")
-    data.add_argument("--train_dir", help="a local video folder: <dir>[/train]/<class>/<video>")
-    data.add_argument("--train_list", help="a VideoMAE list file: '<path> <label>' per line (SSv2, K400)")
+    data.add_argument("--train_dir", help="a local video folder: <dir>[/train]/<video> or <dir>[/train]/<class>/<video>")
+    data.add_argument("--train_list", help="a list file: '<path>' or VideoMAE's '<path> <label>' per line (SSv2, K400)")
     data.add_argument("--data_root", help="folder that --train_list paths are relative to (default: its folder)")
     data.add_argument("--train_split", default="train")
     data.add_argument("--video_column_name", default="video")
@@ -164,7 +164,7 @@ def build_train_dataset(args, config):
             dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
             list_file=args.train_list, data_root=args.data_root, split=args.train_split,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
-            streaming=args.streaming,
+            streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
         )  # fmt: skip
     transform = PretrainingTransform(
         config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
