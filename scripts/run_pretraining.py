@@ -157,7 +157,7 @@ def build_train_dataset(args, config):
             dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
             list_file=args.train_list, data_root=args.data_root, split=args.train_split_name,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
-            streaming=args.streaming,
+            streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
         )  # fmt: skip
     transform = PretrainingTransform(
         config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
