@@ -28,7 +28,13 @@ from .transforms import (
     MixupCutmix,
     PretrainingTransform,
 )
-from .video_io import VideoReadError, read_video_clips, sample_clip_indices
+from .video_io import (
+    VideoReader,
+    VideoReadError,
+    default_index_cache_dir,
+    read_video_clips,
+    sample_clip_indices,
+)
 
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "StreamingVideoClipDataset",
     "VideoClipDataset",
     "VideoReadError",
+    "VideoReader",
     "VideoSample",
     "VideoSource",
     "build_dataloader",
@@ -50,6 +57,7 @@ __all__ = [
     "save_processor",
     "collate_finetuning",
     "collate_pretraining",
+    "default_index_cache_dir",
     "folder_source",
     "generate_synthetic_dataset",
     "hf_dataset_source",
