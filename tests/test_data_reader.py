@@ -141,8 +141,10 @@ def span_bytes(video: Path, spans: list[tuple[int, int]]) -> int:
 
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("ADAMAE_FRAME_INDEX_CACHE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_index_cache_dir() == os.path.join(tmp_path, "adamae_hf", "frame_index")
+    monkeypatch.setenv("ADAMAE_HF_CACHE", str(tmp_path))
+    assert default_index_cache_dir() == os.path.join(tmp_path, "frame_index")
+    monkeypatch.setenv("ADAMAE_FRAME_INDEX_CACHE", str(tmp_path / "elsewhere"))
+    assert default_index_cache_dir() == str(tmp_path / "elsewhere")
     for off in ("", "0", "off"):
         monkeypatch.setenv("ADAMAE_FRAME_INDEX_CACHE", off)
         assert default_index_cache_dir() is None

@@ -26,7 +26,10 @@ from .transforms import (
     EvalTransform,
     FinetuningTransform,
     MixupCutmix,
+    PretrainingAugmentation,
     PretrainingTransform,
+    device_frame_size,
+    sample_resized_crop_boxes,
 )
 from .video_io import (
     VideoReader,
@@ -45,6 +48,7 @@ __all__ = [
     "EvalTransform",
     "FinetuningTransform",
     "MixupCutmix",
+    "PretrainingAugmentation",
     "PretrainingTransform",
     "StreamingVideoClipDataset",
     "VideoClipDataset",
@@ -58,6 +62,7 @@ __all__ = [
     "collate_finetuning",
     "collate_pretraining",
     "default_index_cache_dir",
+    "device_frame_size",
     "folder_source",
     "generate_synthetic_dataset",
     "hf_dataset_source",
@@ -67,6 +72,7 @@ __all__ = [
     "mix_seed",
     "read_video_clips",
     "sample_clip_indices",
+    "sample_resized_crop_boxes",
     "seed_worker",
     "synthetic_dataset_dir",
 ]

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from .sources import VideoSample, VideoSource
-from .video_io import VideoReadError, read_video_clips
+from .video_io import VideoReader, VideoReadError
 
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,15 @@ class VideoClipDataset(Dataset):
 
     Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int, "readable": bool}``; with
     ``num_clips=K`` and a transform making S spatial crops (``EvalTransform(num_crops=S)``),
-    ``pixel_values`` is ``(K * S, T, C, H, W)``.
+    ``pixel_values`` is ``(K * S, T, C, H, W)``. Without a transform, ``pixel_values`` is the uint8 clip
+    ``(T, C, H, W)`` (``(K, T, C, H, W)``) and ``"source_size"`` gives its frames' ``(height, width)`` before
+    ``frame_size``'s resize, for :class:`~adamae_hf.data.transforms.PretrainingAugmentation` on the training device.
+
+    Repeated sampling (``num_sample=N > 1``, training only; VideoMAE V2's ``--num_sample``, the "repeated sampling"
+    of Feichtenhofer et al. 2022, "Masked Autoencoders As Spatiotemporal Learners", section 4): one read of a video
+    gives N clips of the same frames, each with its own draw of the transform: ``pixel_values`` ``(N, T, C, H, W)``
+    and ``"num_sample": N``, which the collators flatten into N batch rows. Without a transform the clip is
+    returned once and the N draws are made on the device (``PretrainingAugmentation(num_sample=N)``).
 
     Args:
         source: the videos (a streaming source gives a :class:`StreamingVideoClipDataset`).
@@ -64,6 +72,10 @@ class VideoClipDataset(Dataset):
             instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
             video, so that evaluation leaves it out and never counts another video twice.
         seed: seeds the temporal sampling (mixed with rank, worker id and epoch; see :func:`seed_worker`).
+        num_sample: clips made from each read (repeated sampling, ``mode="train"`` only).
+        frame_size: ``(height, width)`` to resize frames to at decode time (FFmpeg's scaler), e.g.
+            :func:`~adamae_hf.data.transforms.device_frame_size` for augmentation on the device; ``None`` keeps
+            each video's size.
     """
 
     def __new__(cls, source: VideoSource | None = None, *args: Any, **kwargs: Any):
@@ -82,9 +94,17 @@ class VideoClipDataset(Dataset):
         num_clips: int = 1,
         on_bad_video: Literal["raise", "skip"] = "raise",
         seed: int = 0,
+        num_sample: int = 1,
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if not isinstance(num_sample, int) or num_sample < 1:
+            raise ValueError(f"num_sample must be an integer >= 1, got {num_sample!r}")
+        if num_sample > 1 and (mode != "train" or num_clips != 1):
+            raise ValueError("num_sample > 1 (repeated sampling) needs mode='train' and num_clips=1")
+        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+            raise ValueError(f"frame_size must be (height, width) of positive sizes, got {frame_size!r}")
         if on_bad_video not in ("raise", "skip"):
             raise ValueError(f"on_bad_video must be 'raise' or 'skip', got {on_bad_video!r}")
         self.source = source
@@ -92,6 +112,8 @@ class VideoClipDataset(Dataset):
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
         self.transform, self.mode, self.num_clips = transform, mode, num_clips
         self.on_bad_video, self.seed = on_bad_video, seed
+        self.num_sample = num_sample
+        self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
         self.epoch = 0
         self.num_skipped = 0
         self._warned: set[str] = set()
@@ -117,15 +139,22 @@ class VideoClipDataset(Dataset):
 
     def load(self, sample: VideoSample, index: int) -> dict[str, Any]:
         """Read, sample and transform one video (raises :class:`VideoReadError`)."""
-        clips = read_video_clips(
-            sample.video, self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator
-        )  # (K, T, H, W, C) uint8
-        if self.transform is not None:
-            pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
-        else:
+        with VideoReader(sample.video, frame_size=self.frame_size) as reader:
+            clips = reader.read_clips(
+                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator
+            )  # (K, T, H, W, C) uint8
+            source_size = reader.stats["source_size"]
+        item: dict[str, Any] = {"labels": sample.label, "video_index": index, "readable": True}
+        if self.transform is None:
             pixel_values = clips.permute(0, 1, 4, 2, 3) if self.num_clips > 1 else clips[0].permute(0, 3, 1, 2)
+            item["source_size"] = torch.tensor(source_size)
+        elif self.num_sample > 1:  # repeated sampling: one draw of the transform per clip
+            pixel_values = torch.stack([self.transform(clips[0]) for _ in range(self.num_sample)])
+            item["num_sample"] = self.num_sample
+        else:
+            pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
         self._item_shape = pixel_values.shape
-        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": True}
+        return {"pixel_values": pixel_values, **item}
 
     def placeholder(self, sample: VideoSample, index: int) -> dict[str, Any]:
         """The item of a video that could not be read, for evaluation to leave out: zeros shaped like a readable
@@ -138,7 +167,10 @@ class VideoClipDataset(Dataset):
             single = (self.num_frames, 3, 16, 16)
             shape = self._item_shape or ((self.num_clips, *single) if self.num_clips > 1 else single)
             pixel_values = torch.zeros(shape, dtype=torch.uint8)
-        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
+        item = {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
+        if self.transform is None:
+            item["source_size"] = torch.tensor(pixel_values.shape[-2:])
+        return item
 
     def _skip(self, error: VideoReadError, name: str) -> None:
         self.num_skipped += 1
@@ -199,19 +231,41 @@ class StreamingVideoClipDataset(VideoClipDataset, IterableDataset):
                 self._skip(error, sample.name)
 
 
+def _pixel_values(batch: list[dict[str, Any]]) -> tuple[torch.Tensor, int]:
+    """The items' pixel values stacked, those of repeated sampling (``"num_sample": N``) flattened into N rows each;
+    and N."""
+    num_sample = batch[0].get("num_sample", 1)
+    if any(item.get("num_sample", 1) != num_sample for item in batch):
+        raise ValueError("the items of a batch have different num_sample")
+    pixel_values = torch.stack([item["pixel_values"] for item in batch])
+    return (pixel_values.flatten(0, 1) if num_sample > 1 else pixel_values), num_sample
+
+
 def collate_pretraining(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """-> ``{"pixel_values": (B, T, C, H, W)}`` (or ``(B, V, T, C, H, W)`` for multi-view items)."""
-    return {"pixel_values": torch.stack([item["pixel_values"] for item in batch])}
+    """-> ``{"pixel_values": (B, T, C, H, W)}`` (or ``(B, V, T, C, H, W)`` for multi-view items; ``(B * N, ...)`` for
+    items of repeated sampling), plus ``"source_size"`` ``(B, 2)`` for untransformed (uint8) items."""
+    pixel_values, _ = _pixel_values(batch)
+    out = {"pixel_values": pixel_values}
+    if "source_size" in batch[0]:
+        out["source_size"] = torch.stack([item["source_size"] for item in batch])
+    return out
 
 
 def collate_finetuning(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """-> ``{"pixel_values": (B, T, C, H, W), "labels": (B,), "video_index": (B,), "readable": (B,) bool}``;
-    evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``."""
+    evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``; items of repeated sampling
+    (``N`` clips each) give ``B * N`` rows, each item's labels repeated."""
+    pixel_values, num_sample = _pixel_values(batch)
+
+    def column(key: str, dtype: torch.dtype, default: Any = None) -> torch.Tensor:
+        values = torch.tensor([item.get(key, default) for item in batch], dtype=dtype)
+        return values.repeat_interleave(num_sample) if num_sample > 1 else values
+
     return {
-        "pixel_values": torch.stack([item["pixel_values"] for item in batch]),
-        "labels": torch.tensor([item["labels"] for item in batch], dtype=torch.long),
-        "video_index": torch.tensor([item["video_index"] for item in batch], dtype=torch.long),
-        "readable": torch.tensor([item.get("readable", True) for item in batch], dtype=torch.bool),
+        "pixel_values": pixel_values,
+        "labels": column("labels", torch.long),
+        "video_index": column("video_index", torch.long),
+        "readable": column("readable", torch.bool, True),
     }
 
 

@@ -379,13 +379,14 @@ _memory_cache: OrderedDict[str, _FrameIndex] = OrderedDict()
 
 
 def default_index_cache_dir() -> str | None:
-    """Where frame indices are cached on disk: ``$ADAMAE_FRAME_INDEX_CACHE`` if set (``""``, ``0`` or ``off``
-    turn the disk cache off: ``None``), else ``$XDG_CACHE_HOME/adamae_hf/frame_index`` (``~/.cache/...``)."""
+    """Where frame indices are cached on disk: ``$ADAMAE_FRAME_INDEX_CACHE`` if set (``""``, ``0`` or ``off`` turn
+    the disk cache off: ``None``), else ``$ADAMAE_HF_CACHE/frame_index`` (default ``~/.cache/adamae_hf/frame_index``,
+    beside the synthetic datasets)."""
     value = os.environ.get("ADAMAE_FRAME_INDEX_CACHE")
     if value is not None:
         return None if value.strip().lower() in ("", "0", "off", "false", "none") else value
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "adamae_hf", "frame_index")
+    base = os.environ.get("ADAMAE_HF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "adamae_hf")
+    return os.path.join(base, "frame_index")
 
 
 def _cache_key(path: str) -> str | None:
@@ -620,6 +621,9 @@ class VideoReader:
             frames = _decode_forward(self._container, self._stream, wanted, self._index, convert, counter, self.name, keep)
         self.stats["decoded_frames"] += counter[0]
         self.stats["seeked"] = seeked
+        if convert.size is not None:  # (height, width) of the upright frames before any frame_size resize
+            width, height = convert.size
+            self.stats["source_size"] = (width, height) if (convert.rotation or 0) % 180 == 90 else (height, width)
         return _complete(frames, wanted, self._index.num_frames, self.name)
 
 
