@@ -459,13 +459,17 @@ class VideoReader:
         video: a path (local, or any fsspec URL), the file's bytes, or a seekable binary file-like object.
         frame_size: ``(height, width)`` to resize every frame to with FFmpeg's scaler (bilinear) as it is converted to
             RGB (cheaper than converting at full size); ``None`` keeps the first frame's size.
-        num_threads: decoder threads; ``None``: one inside a DataLoader worker (a worker is one core), else FFmpeg's
-            choice.
+        num_threads: decoder threads (0: FFmpeg's choice); ``None``: torch's intra-op thread count, which is 1 in a
+            DataLoader worker (a worker is one core).
         index_cache_dir: where frame indices are cached on disk; ``None`` turns the disk cache off.
 
     Raises:
         VideoReadError: missing, empty, undecodable file or no video stream (here or in a later read). A reader that
             raised is closed.
+
+    ``stats``: ``"decoded_frames"`` (frames decoded, added up over reads), ``"seeked"`` (whether the last read
+    sought), ``"index_cached"`` (whether the index came from the cache), ``"indices"`` (the last
+    :meth:`read_clips`' frame indices) and ``"source_size"`` (upright ``(height, width)`` before ``frame_size``).
 
     Frames that no decoded frame depends on (non-reference frames) and that are not wanted are skipped by the decoder
     (FFmpeg's ``skip_frame = NONREF``): the other frames decode exactly as without skipping.
@@ -486,9 +490,7 @@ class VideoReader:
         self.name = describe_video(video)
         self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
         if num_threads is None:
-            from torch.utils.data import get_worker_info
-
-            num_threads = 1 if get_worker_info() is not None else 0
+            num_threads = torch.get_num_threads()
         self.num_threads = num_threads
         cache_dir = default_index_cache_dir() if index_cache_dir is _DEFAULT else index_cache_dir
         self.index_cache_dir = None if cache_dir is None else os.fspath(cache_dir)
