@@ -46,7 +46,13 @@ import av
 import numpy as np
 import torch
 
-from adamae_hf.data import PretrainingTransform, VideoClipDataset, VideoSample, VideoSource, collate_pretraining
+from adamae_hf.data import (
+    PretrainingTransform,
+    VideoClipDataset,
+    VideoSample,
+    VideoSource,
+    collate_pretraining,
+)
 
 
 H200_CLIPS_PER_SECOND = 32 / 0.052  # benchmarks/RESULTS.md: ViT-B, bf16, batch 32
