@@ -28,8 +28,10 @@ the CPU time of the process (``time.process_time``: every thread of it), after a
 
     PYTHONPATH=src python benchmarks/bench_data.py --work_dir /tmp/bench_data [--clips 96] [--json out.json]
 
-To measure another checkout (e.g. the pipeline before the VideoReader) on the same videos, run this file with that
-checkout's ``src`` first on ``PYTHONPATH`` and ``--settings default``.
+``--baseline_src DIR`` also measures ``default`` with another checkout's ``src`` (e.g. the pipeline before the
+VideoReader: ``git archive 29bd620 src | tar -x -C /tmp/baseline``), on the same videos, in a subprocess run just
+before each set's settings (on a shared machine, measurements taken together drift together), and prints each
+setting's ratio to it. For a prepared set the baseline is measured on the set before preparation.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -166,6 +169,15 @@ def measure(paths: list[Path], sampling_rate: int, setting: str, clips: int, bat
     return result
 
 
+def measure_with(src: str, work_dir: Path, name: str, clips: int) -> dict:
+    """``default`` on set ``name`` with the package in ``src`` (this file run in a subprocess)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+        subprocess.run([sys.executable, __file__, "--work_dir", str(work_dir), "--sets", name, "--settings", "[default]",
+                        "--clips", str(clips), "--json", out.name], check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+        return json.loads(Path(out.name).read_text())[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", default="/tmp/adamae_bench_data", help="videos are generated here once")
@@ -174,6 +186,7 @@ def main() -> None:
                         help="bracketed settings, e.g. '[default],[device,num_sample=4]'")  # fmt: skip
     parser.add_argument("--clips", type=int, default=96, help="clips timed per set and setting")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--baseline_src", help="a checkout's src folder to measure 'default' with, for the ratios")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker
     work_dir = Path(args.work_dir)
@@ -182,7 +195,7 @@ def main() -> None:
     results = []
     print(f"target: {TARGET:.1f} clips per core-second (one H200: {H200_CLIPS_PER_SECOND:.0f} clips/s, "
           f"{CORES_PER_GPU} cores)")  # fmt: skip
-    print(f"{'set':14s} {'setting':22s} {'clips/core-s':>12s} {'of H200':>8s} {'wall clips/s':>12s} "
+    print(f"{'set':14s} {'setting':22s} {'clips/core-s':>12s} {'of H200':>8s} {'x base':>7s} {'wall clips/s':>12s} "
           f"{'1st read ms':>11s} {'device ms/clip':>14s}")  # fmt: skip
     for name in args.sets.split(","):
         base = name.removesuffix("-prepared")
@@ -192,12 +205,24 @@ def main() -> None:
             paths = prepare(work_dir, base)
         elif time.perf_counter() - start > 1:
             print(f"generated {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        for setting in settings:
-            r = measure(paths, SETS[base][7], setting, args.clips)
-            r["set"] = name
+        runs = [(setting, None) for setting in settings]
+        if args.baseline_src:
+            runs.insert(0, ("default", args.baseline_src))
+        baseline = None
+        for setting, src in runs:
+            if src is None:
+                r = measure(paths, SETS[base][7], setting, args.clips)
+            else:
+                r = measure_with(src, work_dir, base, args.clips)  # today's rate: the set as it was, not prepared
+                baseline = r["clips_per_core_s"]
+            r["set"], r["code"] = name, src or "this checkout"
+            if baseline:
+                r["x_baseline"] = r["clips_per_core_s"] / baseline
             results.append(r)
             device = f"{r['device_part_cpu_ms_per_clip']:14.1f}" if "device_part_cpu_ms_per_clip" in r else " " * 14
-            print(f"{name:14s} {setting:22s} {r['clips_per_core_s']:12.1f} {r['of_h200']:8.2f} "
+            label = f"baseline ({base})" if src else setting
+            ratio = f"{r['x_baseline']:7.2f}" if baseline else " " * 7
+            print(f"{name:14s} {label:22s} {r['clips_per_core_s']:12.1f} {r['of_h200']:8.2f} {ratio} "
                   f"{r['clips'] / r['wall_s']:12.1f} {r['first_read_cpu_ms']:11.1f} {device}", flush=True)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

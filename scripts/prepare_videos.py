@@ -71,11 +71,11 @@ def prepare_video(source: str, target: str, short_side: int = 320, keyframe_inte
                                        "keyint_min": str(keyframe_interval), "sc_threshold": "0", "bf": str(bframes),
                                        "b-pyramid": "none", "b_strategy": "0", "threads": "1"}  # fmt: skip
                     encoder.codec_context.thread_count = 1
-                array = frame.to_ndarray(format="rgb24")
+                array = frame.to_ndarray(format="rgb24", threads=1)
                 if rotation % 90 == 0 and rotation:  # as adamae_hf's reader: frames come out upright
                     array = np.ascontiguousarray(np.rot90(array, k=rotation // 90))
                 image = av.VideoFrame.from_ndarray(array, format="rgb24").reformat(
-                    width=encoder.width, height=encoder.height, format="yuv420p", interpolation="AREA"
+                    width=encoder.width, height=encoder.height, format="yuv420p", interpolation="AREA", threads=1
                 )
                 image.pts = written
                 out.mux(encoder.encode(image))

@@ -237,13 +237,15 @@ class _FrameConverter:
             self.size = (frame.width, frame.height)
         if self.rotation is None:
             self.rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+        # one scaler thread: FFmpeg's default (one per core) costs more in thread start-up than a frame's conversion
         if self.frame_size is not None:  # the upright frame is frame_size: the stored one may be turned by 90 degrees
             height, width = self.frame_size[:: -1 if self.rotation % 180 == 90 else 1]
-            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR", threads=1)
         elif (frame.width, frame.height) != self.size:  # resolution change mid-stream: back to the first size
-            array = frame.to_ndarray(format="rgb24", width=self.size[0], height=self.size[1], interpolation="BILINEAR")
+            width, height = self.size
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR", threads=1)
         else:
-            array = frame.to_ndarray(format="rgb24")
+            array = frame.to_ndarray(format="rgb24", threads=1)
         if self.rotation % 90 == 0 and self.rotation:
             # the display matrix rotates counter-clockwise by `rotation` degrees (PyAV's VideoFrame.rotation)
             array = np.ascontiguousarray(np.rot90(array, k=self.rotation // 90))
