@@ -6,6 +6,7 @@ from .dataset import (
     build_dataloader,
     collate_finetuning,
     collate_pretraining,
+    item_seeds,
     mix_seed,
     seed_worker,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "folder_source",
     "generate_synthetic_dataset",
     "hf_dataset_source",
+    "item_seeds",
     "list_file_source",
     "load_synthetic_mask",
     "load_video_source",

@@ -33,18 +33,23 @@ def mix_seed(seed: int, *, rank: int = 0, worker_id: int = 0, epoch: int = 0) ->
     return int(np.random.SeedSequence([seed, rank, worker_id, epoch]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+def item_seeds(seed: int, *, rank: int, epoch: int, index: int) -> tuple[int, int]:
+    """Two 63-bit seeds of an item, for its temporal sampling and for its transform: a function of (seed, rank, epoch,
+    index) alone (numpy ``SeedSequence``), not of the worker or of the items read before it."""
+    state = np.random.SeedSequence([seed, rank, epoch, index, 1]).generate_state(2, np.uint64) >> np.uint64(1)
+    return int(state[0]), int(state[1])
+
+
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn``: seed torch, numpy and random in a DataLoader worker from the dataset's seed,
-    the process rank, the worker id and the dataset's epoch, so that workers and processes draw distinct
-    augmentations, reproducibly."""
+    the process rank, the worker id and the dataset's epoch, so that anything random outside the items (which seed
+    themselves, see :meth:`VideoClipDataset.load`) differs between workers and processes, reproducibly."""
     info = get_worker_info()
     dataset = info.dataset if info is not None else None
     seed = mix_seed(getattr(dataset, "seed", 0), rank=_rank(), worker_id=worker_id + 1, epoch=getattr(dataset, "epoch", 0))
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-    if dataset is not None and hasattr(dataset, "_generator"):
-        dataset._generator = None  # re-seeded lazily for this worker
 
 
 class VideoClipDataset(Dataset):
@@ -71,7 +76,9 @@ class VideoClipDataset(Dataset):
             file and count it in ``num_skipped``; then ``mode="train"`` returns another video (the next index)
             instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
             video, so that evaluation leaves it out and never counts another video twice.
-        seed: seeds the temporal sampling (mixed with rank, worker id and epoch; see :func:`seed_worker`).
+        seed: seeds each item's temporal sampling and transform, with the process rank, the epoch
+            (:meth:`set_epoch`) and the item's index (:func:`item_seeds`): item ``i`` of epoch ``e`` is the same
+            whether it is read in the main process or in any DataLoader worker, first or after other items.
         num_sample: clips made from each read (repeated sampling, ``mode="train"`` only).
         frame_size: ``(height, width)`` to resize frames to at decode time (FFmpeg's scaler), e.g.
             :func:`~adamae_hf.data.transforms.device_frame_size` for augmentation on the device; ``None`` keeps
@@ -117,31 +124,28 @@ class VideoClipDataset(Dataset):
         self.epoch = 0
         self.num_skipped = 0
         self._warned: set[str] = set()
-        self._generator: torch.Generator | None = None
         self._item_shape: torch.Size | None = None  # of the last readable item (placeholders without a transform)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the temporal sampling stream (call before each epoch; workers see it when they start)."""
+        """Change the items' random draws (call before each epoch; workers see it when they start)."""
         self.epoch = epoch
-        self._generator = None
-
-    @property
-    def generator(self) -> torch.Generator:
-        if self._generator is None:
-            info = get_worker_info()
-            worker_id = info.id + 1 if info is not None else 0
-            seed = mix_seed(self.seed, rank=_rank(), worker_id=worker_id, epoch=self.epoch)
-            self._generator = torch.Generator().manual_seed(seed)
-        return self._generator
 
     def __len__(self) -> int:
         return len(self.source)
 
     def load(self, sample: VideoSample, index: int) -> dict[str, Any]:
-        """Read, sample and transform one video (raises :class:`VideoReadError`)."""
+        """Read, sample and transform one video (raises :class:`VideoReadError`). The temporal sampling draws from a
+        generator of the item's seed, the transform from torch's global generator seeded with the item's other seed
+        (forked: the caller's random stream is left as it was); see :func:`item_seeds`."""
+        temporal_seed, transform_seed = item_seeds(self.seed, rank=_rank(), epoch=self.epoch, index=index)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(transform_seed)
+            return self._load(sample, index, torch.Generator().manual_seed(temporal_seed))
+
+    def _load(self, sample: VideoSample, index: int, generator: torch.Generator) -> dict[str, Any]:
         with VideoReader(sample.video, frame_size=self.frame_size) as reader:
             clips = reader.read_clips(
-                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator
+                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=generator
             )  # (K, T, H, W, C) uint8
             source_size = reader.stats["source_size"]
         item: dict[str, Any] = {"labels": sample.label, "video_index": index, "readable": True}
