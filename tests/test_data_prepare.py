@@ -9,10 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from test_video_frames import read_indices, trimmed, write_video
 
 from adamae_hf.data import VideoReader
-
-from test_video_frames import read_indices, trimmed, write_video
 
 
 ROOT = Path(__file__).resolve().parent.parent
