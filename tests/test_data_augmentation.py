@@ -7,8 +7,11 @@ import kornia.augmentation as K
 import numpy as np
 import pytest
 import torch
+from kornia.geometry.transform import crop_by_indices
 
 from adamae_hf.data import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
     PretrainingAugmentation,
     PretrainingTransform,
     VideoClipDataset,
@@ -141,3 +144,22 @@ def test_repeated_sampling(data_synthetic_dir):
                        ({"frame_size": (0, 3)}, "frame_size")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
             VideoClipDataset(source, num_frames=4, sampling_rate=2, transform=None, **bad)
+
+
+def test_cpu_transform_is_kornias_crop_then_resize():
+    """PretrainingTransform draws its box and flip from torch's global generator (sample_resized_crop_boxes, then one
+    uniform per clip), cuts the box from the uint8 frames and resizes it bilinearly: kornia's crop_by_indices on the
+    float frames gives the same output, to a grey level (torch resizes uint8 with fixed-point weights)."""
+    clip = torch.randint(0, 256, (3, 2, 40, 70, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(7)
+    out = PretrainingTransform(24)(clip)
+    torch.manual_seed(7)
+    boxes = sample_resized_crop_boxes(torch.tensor([[40, 70]]).expand(3, 2), (0.5, 1.0), (3 / 4, 4 / 3))
+    flips = torch.rand(3) < 0.5
+    for i, ((x0, y0, w, h), flip) in enumerate(zip((boxes * torch.tensor([70, 40, 70, 40])).round().long().tolist(), flips)):
+        frames = clip[i].permute(0, 3, 1, 2).float() / 255
+        src = torch.tensor([[[x0, y0], [x0 + w - 1, y0], [x0 + w - 1, y0 + h - 1], [x0, y0 + h - 1]]]).float()
+        reference = crop_by_indices(frames, src.expand(2, 4, 2), (24, 24), interpolation="bilinear", align_corners=False)
+        reference = reference.flip(-1) if flip else reference
+        reference = (reference - torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
+        assert (out[i] - reference).abs().max() < 1 / 255 / min(IMAGENET_DEFAULT_STD)  # a level: fixed-point weights

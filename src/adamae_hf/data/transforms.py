@@ -49,9 +49,12 @@ class _ClipTransform:
 
 
 class PretrainingTransform(_ClipTransform):
-    """Random resized crop (``scale``), optional horizontal flip, normalisation; one draw per clip.
+    """Random resized crop (``scale``, ``ratio``), optional horizontal flip, normalisation; one draw per clip.
 
-    Output ``(…, T, C, image_size, image_size)``.
+    Output ``(…, T, C, image_size, image_size)``. The boxes are kornia's ``RandomResizedCrop`` draws
+    (:func:`sample_resized_crop_boxes`, from torch's global generator); each box is cut from the uint8 frames and
+    resized bilinearly (``align_corners=False``, no antialiasing, as kornia's crop-then-resize) before the
+    conversion to float, which costs a quarter of converting whole frames first.
     """
 
     def __init__(
@@ -64,14 +67,32 @@ class PretrainingTransform(_ClipTransform):
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
     ) -> None:
         super().__init__(mean, std)
-        self.image_size = image_size
-        ops = [K.RandomResizedCrop((image_size, image_size), scale=scale, ratio=ratio, align_corners=False)]
-        if horizontal_flip:
-            ops.append(K.RandomHorizontalFlip())
-        self.augmentation = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+        if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+        self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
+        self.horizontal_flip = horizontal_flip
 
-    def augment(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.normalize(self.augmentation(clips))
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        if video.ndim not in (4, 5):
+            raise ValueError(f"expected a (T, H, W, C) or (K, T, H, W, C) clip, got shape {tuple(video.shape)}")
+        single = video.ndim == 4
+        clips = video.unsqueeze(0) if single else video  # (K, T, H, W, C)
+        k, _, height, width, _ = clips.shape
+        boxes = sample_resized_crop_boxes(torch.tensor([[height, width]]).expand(k, 2), self.scale, self.ratio)
+        boxes = (boxes * torch.tensor([width, height, width, height])).round().long().tolist()  # pixels
+        flips = (torch.rand(k) < 0.5).tolist() if self.horizontal_flip else [False] * k
+        out = []
+        for (x0, y0, box_width, box_height), flip in zip(boxes, flips):  # K clips of one video (1 in pre-training)
+            crop = clips[len(out), :, y0 : y0 + box_height, x0 : x0 + box_width].permute(0, 3, 1, 2)  # (T, C, h, w)
+            if crop.dtype != torch.uint8:
+                crop = crop.float() * 255  # float clips are in [0, 1]
+            crop = torch.nn.functional.interpolate(
+                crop, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+            ).contiguous()  # channels-first again (the crop of (T, H, W, C) frames is channels-last)
+            out.append(crop.flip(-1) if flip else crop)
+        clips = torch.stack(out).float()  # (K, T, C, S, S), 0..255
+        clips = clips.mul_(1 / (255 * self.std)).sub_(self.mean / self.std)  # the normalisation in place
+        return clips[0] if single else clips
 
 
 def _repeat_params(params: list[ParamItem], repeats: int, shape: torch.Size) -> list[ParamItem]:
