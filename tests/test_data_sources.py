@@ -98,8 +98,10 @@ def test_datasets_collators_and_workers(data_synthetic_dir):
 
 def test_streaming_dataset(data_synthetic_dir):
     streamed = load_video_source(dataset_name=str(data_synthetic_dir), split="validation", streaming=True)
-    dataset = VideoClipDataset(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
+    dataset = VideoClipDataset.from_source(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
     assert isinstance(dataset, StreamingVideoClipDataset)
+    with pytest.raises(TypeError, match="StreamingVideoClipDataset"):
+        VideoClipDataset(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
     batches = list(build_dataloader(dataset, batch_size=4, collate_fn=collate_finetuning, num_workers=2))
     assert sorted(i for b in batches for i in b["video_index"].tolist()) == list(range(8))
 

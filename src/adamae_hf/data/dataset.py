@@ -68,7 +68,7 @@ class VideoClipDataset(Dataset):
     returned once and the N draws are made on the device (``PretrainingAugmentation(num_sample=N)``).
 
     Args:
-        source: the videos (a streaming source gives a :class:`StreamingVideoClipDataset`).
+        source: the videos (a streaming one needs :class:`StreamingVideoClipDataset`; :meth:`from_source` picks).
         num_frames / sampling_rate: frames per clip and their temporal stride.
         transform: callable on uint8 ``(K, T, H, W, C)`` -> float ``(V, T, C, H, W)`` (``transforms.py``).
         mode: ``"train"`` (random clip start) or ``"eval"`` (``num_clips`` evenly spaced clips).
@@ -85,10 +85,11 @@ class VideoClipDataset(Dataset):
             each video's size.
     """
 
-    def __new__(cls, source: VideoSource | None = None, *args: Any, **kwargs: Any):
-        if cls is VideoClipDataset and getattr(source, "streaming", False):
-            cls = StreamingVideoClipDataset
-        return super().__new__(cls)
+    @classmethod
+    def from_source(cls, source: VideoSource, **kwargs: Any) -> VideoClipDataset:
+        """The dataset of ``source``: a :class:`VideoClipDataset`, or a :class:`StreamingVideoClipDataset` for a
+        streaming source (``kwargs``: those of ``__init__``)."""
+        return (StreamingVideoClipDataset if source.streaming else VideoClipDataset)(source, **kwargs)
 
     def __init__(
         self,
@@ -106,6 +107,8 @@ class VideoClipDataset(Dataset):
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if getattr(source, "streaming", False) and not isinstance(self, StreamingVideoClipDataset):
+            raise TypeError("a streaming source needs a StreamingVideoClipDataset (see VideoClipDataset.from_source)")
         if not isinstance(num_sample, int) or num_sample < 1:
             raise ValueError(f"num_sample must be an integer >= 1, got {num_sample!r}")
         if num_sample > 1 and (mode != "train" or num_clips != 1):
