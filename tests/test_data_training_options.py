@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_pretraining import cache_dir, run_main, script, weights  # noqa: F401  (fixtures)
 
 from adamae_hf import training as T
-
-from test_pretraining import cache_dir, run_main, script, weights  # noqa: F401  (fixtures)
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
