@@ -27,7 +27,7 @@ from adamae_hf.data.synthetic import render_clip, synthetic_clips
 
 
 def eval_dataset(source, **kwargs):
-    return VideoClipDataset(source, num_frames=8, sampling_rate=2, transform=EvalTransform(32), mode="eval", **kwargs)
+    return VideoClipDataset.from_source(source, num_frames=8, sampling_rate=2, transform=EvalTransform(32), mode="eval", **kwargs)
 
 
 @pytest.fixture(scope="module")
