@@ -1,7 +1,7 @@
 """Input pipeline throughput: clips per core-second that one DataLoader worker delivers, on two generated video sets,
 for the default pipeline and each option, and the ratio to what one H200 consumes in pre-training.
 
-The sets (generated once into ``--work_dir``, in well under a minute):
+The sets (generated once into ``--work_dir``: about a minute on 2 cores):
 
 - ``ssv2``: SSv2-like, 427x240 VP9 WebM (libvpx, good quality, CRF 32), 12 fps, 4 s; clips of 16 frames at stride 2;
 - ``k400``: K400-like, 340x256 H.264 MP4 (x264 veryfast, CRF 23, keyframe interval 250 with scene cuts, 3 B-frames),
