@@ -81,7 +81,7 @@ def test_clear_messages(folders, video, tmp_path):
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
     with pytest.raises(AppError, match="This file cannot be read as a video: "):
         analyze(str(broken), str(folders / "pretraining"))
-    with pytest.raises(AppError, match=r"No checkpoint could be loaded from '.*nowhere'"):
+    with pytest.raises(AppError, match=r"No checkpoint could be loaded from '.*nowhere': there is no such folder"):
         analyze(str(video), str(tmp_path / "nowhere"))
     with pytest.raises(AppError, match="holds an AdaMAEModel: this app needs an AdaMAE pre-training checkpoint"):
         analyze(str(video), str(folders / "encoder"))

@@ -86,11 +86,14 @@ def load_checkpoint(name: str) -> Checkpoint:
     name = name.strip()
     if not name:
         raise AppError("Give a checkpoint: a local folder or a Hub id.")
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as error:
+    looks_local = name == DEFAULT_CHECKPOINT or os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
+    if looks_local and not os.path.isdir(os.path.expanduser(name)):
         hint = " Run `python scripts/run_pretraining.py` (the quick start) to make it." if name == DEFAULT_CHECKPOINT else ""
-        raise AppError(f"No checkpoint could be loaded from {name!r}: {str(error).splitlines()[0]}{hint}") from None
+        raise AppError(f"No checkpoint could be loaded from {name!r}: there is no such folder.{hint}")
+    try:
+        config = AutoConfig.from_pretrained(os.path.expanduser(name))
+    except (OSError, ValueError) as error:
+        raise AppError(f"No checkpoint could be loaded from {name!r}: {str(error).splitlines()[0]}") from None
     if config.model_type != "adamae":
         raise AppError(
             f"{name!r} is a {config.model_type!r} checkpoint, not an AdaMAE one: this app needs an AdaMAE pre-training "
@@ -103,6 +106,7 @@ def load_checkpoint(name: str) -> Checkpoint:
             "for the sampler's heat map) or a video-classification one (AdaMAEForVideoClassification, for labels)."
         )
     model_class = AdaMAEForPreTraining if architecture == "AdaMAEForPreTraining" else AdaMAEForVideoClassification
+    name = os.path.expanduser(name)
     model = model_class.from_pretrained(name).eval()
     try:
         processor = AdaMAEVideoProcessor.from_pretrained(name)
