@@ -162,6 +162,7 @@ def test_config_round_trip_and_auto_class(tmp_path):
     processor = AdaMAEVideoProcessor.from_pretrained(tmp_path)
     assert processor.to_dict() == build_video_processor(32, 8, 3).to_dict()
     assert (processor.num_frames, processor.sampling_rate, processor.crop_size) == (8, 3, {"height": 32, "width": 32})
+    assert AdaMAEVideoProcessor.from_pretrained(tmp_path, sampling_rate=5).sampling_rate == 5  # an override
     AdaMAEConfig(**TINY).save_pretrained(tmp_path)
     assert isinstance(AutoVideoProcessor.from_pretrained(tmp_path), AdaMAEVideoProcessor)
 

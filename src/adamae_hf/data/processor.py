@@ -54,8 +54,14 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
        kornia), `num_crops` square crops of `crop_size` (1: centred; 3: start, centre and end of the long side),
        scaled to [0, 1] and normalised with `image_mean` / `image_std` (ImageNet by default).
 
-    Saved as `video_preprocessor_config.json` by `save_pretrained`; reloaded with `from_pretrained`, or with
-    `AutoVideoProcessor.from_pretrained` once `adamae_hf` is imported (see [`register_video_processor`]).
+    Saved as `video_preprocessor_config.json` by `save_pretrained`; reloaded with `from_pretrained` (keyword
+    arguments override the saved options, e.g. `sampling_rate=2`), or with `AutoVideoProcessor.from_pretrained` once
+    `adamae_hf` is imported. With torchvision installed that is `from transformers import AutoVideoProcessor`;
+    without it, that top-level name is a placeholder that raises an ImportError, while the class itself
+    (`transformers.models.auto.video_processing_auto.AutoVideoProcessor`), which the `video-classification` pipeline
+    uses, works: `pipeline("video-classification", model=checkpoint)` picks this processor either way (see
+    [`register_video_processor`]). The pipeline's `frame_sampling_rate` argument does not reach a video processor:
+    the stride is `sampling_rate`.
 
     Args:
         num_frames: frames per clip (`T`, the model's `config.num_frames`).
