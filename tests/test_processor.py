@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_finetuning import TINY, run_finetuning
+from test_finetuning import TINY, pretrained_dir, run_finetuning  # noqa: F401  (a fixture)
+from test_pretraining import cache_dir, run_main, script  # noqa: F401  (fixtures)
 from test_video_frames import write_video
 
 from adamae_hf import AdaMAEConfig, AdaMAEForVideoClassification, AdaMAEVideoProcessor
@@ -205,3 +206,19 @@ def test_bad_videos_and_calls_fail_clearly(tmp_path, hard_videos):
         processor(str(hard_videos["vfr"]), do_sample_frames=False)
     with pytest.raises(ValueError, match="num_clips must be an integer"):
         processor(str(hard_videos["vfr"]), num_clips=0)
+
+
+def test_training_scripts_save_the_video_processor(script, cache_dir, data_synthetic_dir, pretrained_dir, tmp_path):  # noqa: F811
+    """Both scripts write video_preprocessor_config.json with the model's frames and the run's stride (the converter
+    through the same `save_processor`)."""
+    assert run_main(script, tmp_path / "pretrain", "--max_train_steps", "1", "--sampling_rate", "3") == 0
+    processor = AdaMAEVideoProcessor.from_pretrained(tmp_path / "pretrain")
+    assert (processor.num_frames, processor.sampling_rate, processor.crop_size["height"]) == (8, 3, 32)
+    run_finetuning.main([
+        "--model_name_or_path", str(pretrained_dir), "--train_dir", str(data_synthetic_dir), "--output_dir",
+        str(tmp_path / "finetune"), "--do_train", "--max_steps", "1", "--sampling_rate", "2", "--report_to", "none",
+        "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0", "--save_strategy", "no",
+        "--no_rand_augment",
+    ])  # fmt: skip
+    processor = AdaMAEVideoProcessor.from_pretrained(tmp_path / "finetune")
+    assert (processor.num_frames, processor.sampling_rate, processor.crop_size["height"]) == (16, 2, 32)
