@@ -38,9 +38,9 @@ from adamae_hf.data import (
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
-    build_processor,
     collate_finetuning,
     load_video_source,
+    save_processor,
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
@@ -437,7 +437,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
-        build_processor(config.image_size).save_pretrained(output_dir)
+        save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()

@@ -45,11 +45,11 @@ from adamae_hf.data import (
     PretrainingAugmentation,
     PretrainingTransform,
     VideoClipDataset,
-    build_processor,
     collate_pretraining,
     device_frame_size,
     load_video_source,
     mix_seed,
+    save_processor,
     synthetic_dataset_dir,
 )
 from adamae_hf.optimization import build_adamw
@@ -559,7 +559,7 @@ def save_outputs(accelerator, args, model, completed_steps: int, results: dict) 
         state_dict=accelerator.get_state_dict(model),
     )  # fmt: skip
     if accelerator.is_main_process:
-        build_processor(unwrapped.config.image_size).save_pretrained(args.output_dir)
+        save_processor(args.output_dir, unwrapped.config.image_size, unwrapped.config.num_frames, args.sampling_rate)
         Path(args.output_dir, "training_args.json").write_text(json.dumps(T.json_safe_args(args), indent=1))
         Path(args.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
     accelerator.end_training()

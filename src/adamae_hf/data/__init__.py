@@ -10,7 +10,7 @@ from .dataset import (
     mix_seed,
     seed_worker,
 )
-from .processor import build_processor, save_processor
+from .processor import AdaMAEVideoProcessor, build_processor, build_video_processor, save_processor
 from .sources import (
     VideoSample,
     VideoSource,
@@ -45,6 +45,7 @@ __all__ = [
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "MOTIONS",
+    "AdaMAEVideoProcessor",
     "ClipRandAugment",
     "EvalTransform",
     "FinetuningTransform",
@@ -59,6 +60,7 @@ __all__ = [
     "VideoSource",
     "build_dataloader",
     "build_processor",
+    "build_video_processor",
     "save_processor",
     "collate_finetuning",
     "collate_pretraining",
