@@ -40,8 +40,10 @@ task=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$task" in
   demo)
-    python scripts/run_pretraining.py
-    python scripts/run_finetuning.py
+    # The demo may run again: its earlier outputs are moved aside (outputs/<name>-replaced-<date-time>), never
+    # deleted. The scripts themselves refuse an --output_dir that holds another run unless told.
+    python scripts/run_pretraining.py --overwrite_output_dir
+    python scripts/run_finetuning.py --overwrite_output_dir
     ;;
   test)
     python -m pytest -q "$@"  # no arguments: every test under tests/ (testpaths in pyproject.toml)

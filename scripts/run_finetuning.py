@@ -157,6 +157,11 @@ class FinetuningTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
     )
     on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train afresh where --output_dir holds another run: that run is moved to "
+                  "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)."},
+    )  # fmt: skip
 
 
 def parse_args(args: list[str] | None = None):
@@ -219,6 +224,22 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     names = names or (validation.label_names if validation is not None else None)
     test = load_video_source(data_dir=data_args.test_dir, split="test", label_names=names) if training_args.do_predict and data_args.test_dir else None
     return train, validation, test
+
+
+def check_output_dir(training_args, model_args: ModelArguments) -> None:
+    """Training refuses an `--output_dir` that holds another run (`adamae_hf.training.check_output_dir`); evaluation
+    and prediction alone only add their results to it."""
+    if not training_args.do_train:
+        return
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output_dir = training_args.output_dir
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    T.check_output_dir(
+        output_dir, resume_from_checkpoint=training_args.resume_from_checkpoint,
+        resumable=training_args.resume_from_checkpoint is not None, overwrite_output_dir=training_args.overwrite_output_dir,
+        model_name_or_path=model_args.model_name_or_path, resume_hint=f"--resume_from_checkpoint {last}" if last else None,
+    )  # fmt: skip
 
 
 def has_checkpoint(folder: str) -> bool:
@@ -392,6 +413,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     if model_args.from_scratch and model_args.model_name_or_path:
         raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
+    check_output_dir(training_args, model_args)
     synthetic = not data_args.has_dataset
     setup_logging(training_args)
     set_seed(training_args.seed)
@@ -411,6 +433,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     (train_dataset, eval_dataset, test_dataset), mixup = build_datasets(data_args, training_args, config, sources, label_names)
 
     # ---------------------------------------------------------------- trainer
+    if training_args.do_train and training_args.overwrite_output_dir:
+        with training_args.main_process_first(local=False, desc="moving the earlier run aside"):
+            if training_args.process_index == 0 and (moved := T.move_previous_run(training_args.output_dir)):
+                logger.info("--overwrite_output_dir: the earlier run in %s was moved to %s (delete it when you no "
+                            "longer need it)", training_args.output_dir, moved)  # fmt: skip
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
     trainer = VideoClassificationTrainer(
         model=model,

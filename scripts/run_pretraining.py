@@ -120,7 +120,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     out = parser.add_argument_group("output, checkpoints, logging")
     out.add_argument("--output_dir", help=f"default: {T.DEFAULT_OUTPUT_DIR}")
-    out.add_argument("--overwrite_output_dir", action="store_true", help="start afresh even if checkpoints exist")
+    out.add_argument("--overwrite_output_dir", action="store_true",
+                     help="start afresh where --output_dir holds another run: that run is moved to "
+                     "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)")  # fmt: skip
     out.add_argument("--checkpointing_steps", help=T.recipe_help("checkpointing_steps", "'epoch' or every N optimiser steps"))
     out.add_argument("--checkpoints_total_limit", type=int, default=3, help="keep the newest N checkpoints")
     out.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
@@ -546,15 +548,21 @@ def save_outputs(accelerator, args, model, completed_steps: int, results: dict) 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
+    resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    T.check_output_dir(
+        args.output_dir, resume_from_checkpoint=args.resume_from_checkpoint, resumable=resume_path is not None,
+        overwrite_output_dir=args.overwrite_output_dir, model_name_or_path=args.model_name_or_path,
+        resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if T.find_latest_checkpoint(args.output_dir) else None,
+    )  # fmt: skip
     accelerator = build_accelerator(args)
 
     # ------------------------------------------------------------------ model and data (identical on all ranks)
     set_seed(args.seed)
     config = T.build_config(args)
-    resume_path = None
-    if not args.overwrite_output_dir:
-        resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     if accelerator.is_main_process:
+        if args.overwrite_output_dir and (moved := T.move_previous_run(args.output_dir)):
+            logger.info(f"--overwrite_output_dir: the earlier run in {args.output_dir} was moved to {moved} (delete "
+                        "it when you no longer need it)")  # fmt: skip
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     model = T.build_model(args, config)
