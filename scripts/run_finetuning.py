@@ -416,6 +416,12 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     check_output_dir(training_args, model_args)
     synthetic = not data_args.has_dataset
     setup_logging(training_args)
+    requested = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "no"
+    precision_note = T.precision_for_device(requested, training_args.device.type)[1]
+    if precision_note:  # --use_cpu --bf16: fp32, as run_pretraining.py on CPU
+        training_args.bf16 = training_args.fp16 = False
+        training_args.mixed_precision = "no"  # what the Trainer's Accelerator reads
+        logger.warning(precision_note)
     set_seed(training_args.seed)
     start = time.perf_counter()
 

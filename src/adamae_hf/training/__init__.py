@@ -5,6 +5,7 @@
 - `models`: the pre-training config and model (preset, config file, AdaMAE or VideoMAE checkpoint);
 - `clips`: the resumable clip dataset wrapper and the fixed clips of the figures and focus metrics;
 - `output_dirs`: one run per output folder (refuse another run's folder, move it aside on request);
+- `precision`: fp32 in place of mixed precision on CPU, with a line saying so;
 - `processes`: DataLoader workers and signals (`GracefulStop`);
 - `checkpointing`: crash-safe checkpoints, `TrainingState`, resume position and schedule length;
 - `tracking`: arguments for trackers and the focus-metrics summary line.
@@ -24,10 +25,12 @@ from .models import *  # noqa: F403
 from .models import __all__ as _models
 from .output_dirs import *  # noqa: F403
 from .output_dirs import __all__ as _output_dirs
+from .precision import *  # noqa: F403
+from .precision import __all__ as _precision
 from .processes import *  # noqa: F403
 from .processes import __all__ as _processes
 from .tracking import *  # noqa: F403
 from .tracking import __all__ as _tracking
 
 
-__all__ = [*_arguments, *_checkpointing, *_clips, *_errors, *_models, *_output_dirs, *_processes, *_tracking]
+__all__ = [*_arguments, *_checkpointing, *_clips, *_errors, *_models, *_output_dirs, *_precision, *_processes, *_tracking]
