@@ -114,8 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(`accelerate launch --multi_gpu --num_processes 2 ...` or torchrun) always run on CPU over gloo",
     )
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None,
-                       help="default: Accelerate's config / 'no'. On CPU fp16, and bf16 without the CPU's bf16 instructions, train in "
-                       "fp32 (a line says so): there they are 2-4x slower")  # fmt: skip
+                       help="default: Accelerate's config / 'no'. On CPU, fp16 (not applied there) and bf16 without the CPU's bf16 "
+                       "instructions (2-4x slower) train in fp32, with a line saying so")  # fmt: skip
     T.add_shared_option(train, "on_nonfinite_loss", "stop")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataloader_num_workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) // 2)))
