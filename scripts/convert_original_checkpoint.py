@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a source checkout too
 
 from adamae_hf.conversion import ConversionError, convert_original_checkpoint, read_label_file  # noqa: E402
-from adamae_hf.hub import PAPER_VARIANTS, push_checkpoint_to_hub  # noqa: E402
+from adamae_hf.hub import PAPER_VARIANTS, HubError, push_checkpoint_to_hub  # noqa: E402
 
 
 logger = logging.getLogger("convert_original_checkpoint")
@@ -86,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"kind": result.kind, "assumed": result.assumed, "skipped_keys": result.skipped_keys, "verification": result.verification}
     print(json.dumps(summary, indent=2))
     if args.push_to_hub:
-        url = push_checkpoint_to_hub(
-            args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision, token=args.token,
-            commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
-        )  # fmt: skip
+        try:
+            url = push_checkpoint_to_hub(
+                args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision,
+                token=args.token, commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
+            )  # fmt: skip
+        except HubError as error:  # no token, no network, refused: what to do, without a traceback
+            print(f"convert_original_checkpoint.py: error: {error}", file=sys.stderr)
+            return 1
         print(f"Pushed to {url}")
     return 0
 

@@ -14,6 +14,7 @@ Card templates ship inside the package (`adamae_hf/model_cards/*.md`, Jinja rend
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 
 logger = logging.getLogger(__name__)
@@ -338,6 +340,50 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+class HubError(RuntimeError):
+    """A push that found no token, could not reach the Hub or was refused by it; the message (a few lines) says
+    what to do."""
+
+
+def _hub_failure(error: Exception, folder: Path, repo_id: str) -> HubError | None:
+    """The [`HubError`] for a failure of the Hub calls (no token, refused, unreachable), `None` for any other."""
+    from huggingface_hub import constants
+
+    later = f"{folder} is unchanged; push it later with: python scripts/push_to_hub.py --folder {folder} --repo_id {repo_id}"
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, LocalTokenNotFoundError) or status == 401:
+        what = "no Hugging Face token found" if status is None else "the Hub refused the token (HTTP 401)"
+        return HubError(f"{what}. Log in with `hf auth login`, set HF_TOKEN to a token with write access "
+                        f"(huggingface.co/settings/tokens), or pass one (--token; --hub_token in the training scripts).\n{later}")  # fmt: skip
+    if status == 403:
+        return HubError(f"the Hub refused the push to {repo_id} (HTTP 403): the token has no write access to it; use "
+                        f"a write token, or a --repo_id of your own user or organisation.\n{later}")  # fmt: skip
+    if isinstance(error, OfflineModeIsEnabled):
+        return HubError(f"HF_HUB_OFFLINE is set: unset it to push.\n{later}")
+    if isinstance(error, (HTTPError, ConnectionError, TimeoutError)) and not isinstance(error, HfHubHTTPError):
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        return HubError(f"cannot reach the Hub at {constants.ENDPOINT} ({reason}). Check the network connection "
+                        f"(and HF_ENDPOINT or a proxy if you set them).\n{later}")  # fmt: skip
+    return None
+
+
+@contextlib.contextmanager
+def _hub_errors_explained(folder: Path, repo_id: str, token: str | None):
+    """Checks that a token exists, then turns the Hub calls' failures (no token, refused, unreachable) into a
+    [`HubError`] saying what to do; any other error passes unchanged."""
+    from huggingface_hub import get_token
+
+    try:
+        if not (token or get_token()):
+            raise LocalTokenNotFoundError("no token")
+        yield
+    except Exception as error:
+        failure = _hub_failure(error, folder, repo_id)
+        if failure is None:
+            raise
+        raise failure from None
+
+
 def push_checkpoint_to_hub(
     folder: str | os.PathLike,
     repo_id: str,
@@ -366,59 +412,65 @@ def push_checkpoint_to_hub(
         token: a Hub token; default the locally saved one.
         commit_message: default "Upload AdaMAE checkpoint".
         create_pr: open a pull request instead of committing directly.
+
+    Raises:
+        HubError: no token (`token`, `HF_TOKEN` or a saved login), the Hub unreachable, or the token refused; the
+            message says what to do, in a few lines.
     """
     folder = Path(folder)
     config = check_checkpoint_folder(folder)
-    api = HfApi(token=token)
-    repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
-    repo_id = repo_url.repo_id
-    if revision not in (None, "main") and not create_pr:
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    with _hub_errors_explained(folder, repo_id, token):
+        api = HfApi(token=token)
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        repo_id = repo_url.repo_id
+        if revision not in (None, "main") and not create_pr:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
 
-    files = sorted(
-        path.relative_to(folder).as_posix()
-        for path in folder.iterdir()
-        if path.is_file() and any(fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS)
-    )
-    left_out = sorted(p.name for p in folder.iterdir() if p.name not in files)
-    if left_out:
-        logger.info("Not uploading (training state / not part of a model repository): %s", left_out)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
-
-    if "preprocessor_config.json" not in files:
-        from .data.processor import save_processor
-
-        with tempfile.TemporaryDirectory() as tmp:
-            save_processor(tmp, int(config.get("image_size", 224)))
-            content = (Path(tmp) / "preprocessor_config.json").read_bytes()
-        logger.warning("%s has no preprocessor_config.json; uploading the default eval processor.", folder)
-        operations.append(CommitOperationAdd(path_in_repo="preprocessor_config.json", path_or_fileobj=content))
-    if "README.md" not in files:
-        logger.warning("%s has no README.md; generating a model card from the run's files.", folder)
-        eval_results = _read_json(folder / "eval_results.json") or _read_json(folder / "all_results.json")
-        card = model_card_for_run(
-            _read_json(folder / "training_args.json") or {},
-            eval_results,
-            model_name=repo_id.split("/")[-1],
-            config=config,
-            repo_id=repo_id,
+        files = sorted(
+            path.relative_to(folder).as_posix()
+            for path in folder.iterdir()
+            if path.is_file() and any(fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS)
         )
-        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
+        left_out = sorted(p.name for p in folder.iterdir() if p.name not in files)
+        if left_out:
+            logger.info("Not uploading (training state / not part of a model repository): %s", left_out)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
 
-    commit = api.create_commit(
-        repo_id,
-        operations=operations,
-        commit_message=commit_message or "Upload AdaMAE checkpoint",
-        revision=revision,
-        create_pr=create_pr,
-    )
-    url = commit.pr_url if create_pr and commit.pr_url else commit.commit_url
-    logger.info("Pushed %s to %s: %s", [op.path_in_repo for op in operations], repo_id, url)
-    return url
+        if "preprocessor_config.json" not in files:
+            from .data.processor import save_processor
+
+            with tempfile.TemporaryDirectory() as tmp:
+                save_processor(tmp, int(config.get("image_size", 224)))
+                content = (Path(tmp) / "preprocessor_config.json").read_bytes()
+            logger.warning("%s has no preprocessor_config.json; uploading the default eval processor.", folder)
+            operations.append(CommitOperationAdd(path_in_repo="preprocessor_config.json", path_or_fileobj=content))
+        if "README.md" not in files:
+            logger.warning("%s has no README.md; generating a model card from the run's files.", folder)
+            eval_results = _read_json(folder / "eval_results.json") or _read_json(folder / "all_results.json")
+            card = model_card_for_run(
+                _read_json(folder / "training_args.json") or {},
+                eval_results,
+                model_name=repo_id.split("/")[-1],
+                config=config,
+                repo_id=repo_id,
+            )
+            operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
+
+        commit = api.create_commit(
+            repo_id,
+            operations=operations,
+            commit_message=commit_message or "Upload AdaMAE checkpoint",
+            revision=revision,
+            create_pr=create_pr,
+        )
+        url = commit.pr_url if create_pr and commit.pr_url else commit.commit_url
+        logger.info("Pushed %s to %s: %s", [op.path_in_repo for op in operations], repo_id, url)
+        return url
 
 
 __all__ = [
     "DATASETS",
+    "HubError",
     "PAPER_RESULTS",
     "PAPER_VARIANTS",
     "UPLOAD_PATTERNS",
