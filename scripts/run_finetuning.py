@@ -288,13 +288,15 @@ def setup_logging(training_args) -> None:
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )  # fmt: skip
-    if training_args.should_log:  # the default of the example scripts: info on the main process
-        transformers.utils.logging.set_verbosity_info()
-    log_level = training_args.get_process_log_level()
+    # INFO from this script and adamae_hf on the main process: what runs, on what, how long, where the output goes.
+    # transformers' own INFO (the argument and config dumps, each file loaded and saved) only with --log_level.
+    log_level = training_args.get_process_log_level()  # passive: transformers' (WARNING); replicas: WARNING
+    explicit = training_args.log_level != "passive"
+    ours = logging.INFO if training_args.should_log and not explicit else log_level
     for name in (__name__, "adamae_hf"):
-        logging.getLogger(name).setLevel(log_level)
+        logging.getLogger(name).setLevel(ours)
     transformers.utils.logging.set_verbosity(log_level)
-    logger.info("Training/evaluation parameters %s", training_args)
+    logger.debug("Training/evaluation parameters %s", training_args)
 
 
 def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: bool):
@@ -422,6 +424,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         training_args.bf16 = training_args.fp16 = False
         training_args.mixed_precision = "no"  # what the Trainer's Accelerator reads
         logger.warning(precision_note)
+    logger.info("Running on %s (%d process%s, mixed precision %s); output in %s", training_args.device,
+                training_args.world_size, "es" if training_args.world_size > 1 else "", training_args.mixed_precision,
+                training_args.output_dir)  # fmt: skip
     set_seed(training_args.seed)
     start = time.perf_counter()
 
@@ -460,6 +465,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
 
     if training_args.do_train:
+        length = f"{training_args.max_steps} steps" if training_args.max_steps > 0 else f"{training_args.num_train_epochs:g} epochs"
+        logger.info("Training: %d clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
+                    len(train_dataset), length, training_args.per_device_train_batch_size, training_args.world_size,
+                    "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
+                    training_args.learning_rate)  # fmt: skip
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         build_processor(config.image_size).save_pretrained(output_dir)

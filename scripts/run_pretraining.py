@@ -271,7 +271,12 @@ def build_accelerator(args) -> Accelerator:
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)  # fmt: skip
-    logger.info(accelerator.state, main_process_only=False)
+    logger.debug(accelerator.state, main_process_only=False)
+    engine = "" if accelerator.distributed_type.value == "NO" else f", {accelerator.distributed_type.value}"
+    logger.info(f"Running on {accelerator.device} ({accelerator.num_processes} process"
+                f"{'es' if accelerator.num_processes > 1 else ''}{engine}, mixed precision {accelerator.mixed_precision}); "
+                f"output in {args.output_dir}")  # fmt: skip
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its line per file of each checkpoint
     if precision_note:
         logger.warning(precision_note)
     if accelerator.is_local_main_process:
@@ -413,7 +418,9 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
         training_state = T.TrainingState(completed_steps, epoch, step_in_epoch)
-        return T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+        path = T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+        logger.info(f"Checkpoint after step {completed_steps}: {path}")
+        return path
 
     try:
         model.train()

@@ -578,14 +578,19 @@ def quiet_load_report():
     """
     Hide transformers' load-report table (a warning of `transformers.modeling_utils`) inside the block, for loads
     whose missing and unexpected keys the caller reports itself (`output_loading_info=True`). Errors still raise.
+
+    That logger's level at WARNING or above also switches on transformers' tensor-parallel plan check, which lists
+    every weight as "not sharded" for a model without a plan (ours): its logger is quietened too.
     """
-    modeling_logger = logging.getLogger("transformers.modeling_utils")
-    level = modeling_logger.level
-    modeling_logger.setLevel(logging.ERROR)
+    quieted = [logging.getLogger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")]
+    levels = [each.level for each in quieted]
+    for each in quieted:
+        each.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        modeling_logger.setLevel(level)
+        for each, level in zip(quieted, levels):
+            each.setLevel(level)
 
 
 def load_videomae_weights(cls, videomae, **config_overrides):
