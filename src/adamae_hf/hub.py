@@ -14,7 +14,7 @@ Card templates ship inside the package (`adamae_hf/model_cards/*.md`, Jinja rend
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import logging
 import os
@@ -367,23 +367,28 @@ def _hub_failure(error: Exception, folder: Path, repo_id: str) -> HubError | Non
     return None
 
 
-@contextlib.contextmanager
-def _hub_errors_explained(folder: Path, repo_id: str, token: str | None):
-    """Checks that a token exists, then turns the Hub calls' failures (no token, refused, unreachable) into a
-    [`HubError`] saying what to do; any other error passes unchanged."""
-    from huggingface_hub import get_token
+def _hub_errors_explained(push):
+    """Decorates [`push_checkpoint_to_hub`]: checks that a token exists, then turns the Hub calls' failures (no token,
+    refused, unreachable) into a [`HubError`] saying what to do; any other error passes unchanged."""
 
-    try:
-        if not (token or get_token()):
-            raise LocalTokenNotFoundError("no token")
-        yield
-    except Exception as error:
-        failure = _hub_failure(error, folder, repo_id)
-        if failure is None:
-            raise
-        raise failure from None
+    @functools.wraps(push)
+    def wrapper(folder, repo_id, **kwargs):
+        from huggingface_hub import get_token
+
+        try:
+            if not (kwargs.get("token") or get_token()):
+                raise LocalTokenNotFoundError("no token")
+            return push(folder, repo_id, **kwargs)
+        except Exception as error:
+            failure = _hub_failure(error, Path(folder), repo_id)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return wrapper
 
 
+@_hub_errors_explained
 def push_checkpoint_to_hub(
     folder: str | os.PathLike,
     repo_id: str,
@@ -419,53 +424,52 @@ def push_checkpoint_to_hub(
     """
     folder = Path(folder)
     config = check_checkpoint_folder(folder)
-    with _hub_errors_explained(folder, repo_id, token):
-        api = HfApi(token=token)
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
-        repo_id = repo_url.repo_id
-        if revision not in (None, "main") and not create_pr:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
+    api = HfApi(token=token)
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    repo_id = repo_url.repo_id
+    if revision not in (None, "main") and not create_pr:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
 
-        files = sorted(
-            path.relative_to(folder).as_posix()
-            for path in folder.iterdir()
-            if path.is_file() and any(fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS)
+    files = sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.iterdir()
+        if path.is_file() and any(fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS)
+    )
+    left_out = sorted(p.name for p in folder.iterdir() if p.name not in files)
+    if left_out:
+        logger.info("Not uploading (training state / not part of a model repository): %s", left_out)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+
+    if "preprocessor_config.json" not in files:
+        from .data.processor import save_processor
+
+        with tempfile.TemporaryDirectory() as tmp:
+            save_processor(tmp, int(config.get("image_size", 224)))
+            content = (Path(tmp) / "preprocessor_config.json").read_bytes()
+        logger.warning("%s has no preprocessor_config.json; uploading the default eval processor.", folder)
+        operations.append(CommitOperationAdd(path_in_repo="preprocessor_config.json", path_or_fileobj=content))
+    if "README.md" not in files:
+        logger.warning("%s has no README.md; generating a model card from the run's files.", folder)
+        eval_results = _read_json(folder / "eval_results.json") or _read_json(folder / "all_results.json")
+        card = model_card_for_run(
+            _read_json(folder / "training_args.json") or {},
+            eval_results,
+            model_name=repo_id.split("/")[-1],
+            config=config,
+            repo_id=repo_id,
         )
-        left_out = sorted(p.name for p in folder.iterdir() if p.name not in files)
-        if left_out:
-            logger.info("Not uploading (training state / not part of a model repository): %s", left_out)
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
 
-        if "preprocessor_config.json" not in files:
-            from .data.processor import save_processor
-
-            with tempfile.TemporaryDirectory() as tmp:
-                save_processor(tmp, int(config.get("image_size", 224)))
-                content = (Path(tmp) / "preprocessor_config.json").read_bytes()
-            logger.warning("%s has no preprocessor_config.json; uploading the default eval processor.", folder)
-            operations.append(CommitOperationAdd(path_in_repo="preprocessor_config.json", path_or_fileobj=content))
-        if "README.md" not in files:
-            logger.warning("%s has no README.md; generating a model card from the run's files.", folder)
-            eval_results = _read_json(folder / "eval_results.json") or _read_json(folder / "all_results.json")
-            card = model_card_for_run(
-                _read_json(folder / "training_args.json") or {},
-                eval_results,
-                model_name=repo_id.split("/")[-1],
-                config=config,
-                repo_id=repo_id,
-            )
-            operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
-
-        commit = api.create_commit(
-            repo_id,
-            operations=operations,
-            commit_message=commit_message or "Upload AdaMAE checkpoint",
-            revision=revision,
-            create_pr=create_pr,
-        )
-        url = commit.pr_url if create_pr and commit.pr_url else commit.commit_url
-        logger.info("Pushed %s to %s: %s", [op.path_in_repo for op in operations], repo_id, url)
-        return url
+    commit = api.create_commit(
+        repo_id,
+        operations=operations,
+        commit_message=commit_message or "Upload AdaMAE checkpoint",
+        revision=revision,
+        create_pr=create_pr,
+    )
+    url = commit.pr_url if create_pr and commit.pr_url else commit.commit_url
+    logger.info("Pushed %s to %s: %s", [op.path_in_repo for op in operations], repo_id, url)
+    return url
 
 
 __all__ = [
