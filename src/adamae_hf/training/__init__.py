@@ -3,7 +3,7 @@
 - `arguments`: the options both scripts share, the help formatter, the pre-training recipes, argument checks;
 - `errors`: `ArgumentError`, `NonFiniteLossError` and the scripts' shared `__main__` error handling;
 - `models`: the pre-training config and model (preset, config file, AdaMAE or VideoMAE checkpoint);
-- `clips`: the resumable clip dataset wrapper and the fixed clips of the figures and focus metrics;
+- `clips`: the fixed clips of the figures and focus metrics;
 - `output_dirs`: one run per output folder (refuse another run's folder, move it aside on request);
 - `precision`: fp32 in place of mixed precision on CPU, with a line saying so;
 - `processes`: DataLoader workers and signals (`GracefulStop`);
