@@ -95,13 +95,14 @@ def main(argv=None) -> dict:
         pretrain_dir, finetune_dir = work / f"pretrain-seed{seed}", work / f"finetune-seed{seed}"
         seconds = {}
         seconds["pretraining"] = run_stage(
-            [sys.executable, "scripts/run_pretraining.py", "--seed", str(seed), "--output_dir", str(pretrain_dir)]
+            [sys.executable, "scripts/run_pretraining.py", "--seed", str(seed), "--output_dir", str(pretrain_dir),
+             "--overwrite_output_dir"]
             + args.extra_pretraining_args.split(),
             pretrain_dir / "train_results.json", work / f"pretrain-seed{seed}.log",
         )  # fmt: skip
         seconds["finetuning"] = run_stage(
             [sys.executable, "scripts/run_finetuning.py", "--seed", str(seed), "--model_name_or_path", str(pretrain_dir),
-             "--output_dir", str(finetune_dir)] + args.extra_finetuning_args.split(),
+             "--output_dir", str(finetune_dir), "--overwrite_output_dir"] + args.extra_finetuning_args.split(),
             finetune_dir / "confusion_matrix.json", work / f"finetune-seed{seed}.log",
         )  # fmt: skip
         pretraining = json.loads((pretrain_dir / "train_results.json").read_text())

@@ -65,7 +65,7 @@ wants bench && for BS in $BATCHES; do
 done
 
 # 3. accelerate launch on one device: FSDP (the repository's config) and DDP, 4 steps with a checkpoint at step 2,
-#    then a resume from it to step 6; the log shows the distributed type accelerate chose. Tiny synthetic model.
+#    then a resume from it to step 6; the log's "Running on" line shows the distributed type accelerate chose. Tiny synthetic model.
 LAUNCH=(--mixed_precision "$([ "$DTYPE" = fp32 ] && echo no || echo "$DTYPE")" --num_processes 1 --num_machines 1)
 [ "$DEVICE" = cpu ] && LAUNCH+=(--cpu)
 wants launch && for ENGINE in fsdp ddp; do
@@ -77,7 +77,7 @@ wants launch && for ENGINE in fsdp ddp; do
     scripts/run_pretraining.py "${ARGS[@]}" --max_train_steps 4 \
   && run 120 "$PYTHON" -m accelerate.commands.launch --config_file "configs/accelerate/${ENGINE}_bf16.yaml" \
     "${LAUNCH[@]}" scripts/run_pretraining.py "${ARGS[@]}" --max_train_steps 6 --resume_from_checkpoint
-  grep -h "Distributed environment" "$LOG" | tail -1
+  grep -h "Running on" "$LOG" | tail -1
 done
 
 # Optional extras.

@@ -9,7 +9,9 @@ Example:
         --model_card adamae-base-ssv2 [--push_to_hub --repo_id <user>/adamae-base-ssv2]
 
 The kind (pre-training with sampler, original VideoMAE pre-training, fine-tuned) is detected from the keys and the
-config inferred from tensor shapes; flags give what shapes cannot (image size, frames, attention heads, labels).
+config inferred from tensor shapes; flags give what shapes cannot (image size or frames, attention heads, labels).
+It prints which values it read from the weights, which were given and which it assumed (the released models'),
+and stops with one error listing every value it needs where the weights do not tell and no released value fits.
 Every key must be used or known to be unneeded (the fixed sin-cos tables), otherwise the script stops and lists them.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a source checkout too
 
 from adamae_hf.conversion import ConversionError, convert_original_checkpoint, read_label_file  # noqa: E402
-from adamae_hf.hub import PAPER_VARIANTS, push_checkpoint_to_hub  # noqa: E402
+from adamae_hf.hub import PAPER_VARIANTS, HubError, push_checkpoint_to_hub  # noqa: E402
 
 
 logger = logging.getLogger("convert_original_checkpoint")
@@ -36,10 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint_path", required=True, help="Original checkpoint (.pth) to convert.")
     parser.add_argument("--pytorch_dump_folder_path", required=True, help="Output directory.")
     parser.add_argument("--checkpoint_key", default=None, help="Entry holding the state dict (default: model/module).")
-    parser.add_argument("--image_size", type=int, default=224, help="Input resolution (default 224).")
+    parser.add_argument(
+        "--image_size", type=int, default=None,
+        help="Input resolution. Default: read from the position table's token count at --num_frames; given neither, "
+        "the released 224 where the weights fit it, else required.",
+    )  # fmt: skip
     parser.add_argument(
         "--num_frames", type=int, default=None,
-        help="Frames per clip; inferred from the sampler position embedding when present, else 16.",
+        help="Frames per clip. Default: read from the position table's token count at --image_size; given neither, "
+        "the released 16 where the weights fit it, else required.",
     )  # fmt: skip
     parser.add_argument(
         "--num_attention_heads", type=int, default=None,
@@ -83,13 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConversionError as error:  # a checkpoint or argument that does not fit: the message says what to pass
         print(f"convert_original_checkpoint.py: error: {error}", file=sys.stderr)
         return 2
-    summary = {"kind": result.kind, "assumed": result.assumed, "skipped_keys": result.skipped_keys, "verification": result.verification}
+    config = result.model.config
+    print(f"Read from the weights: {', '.join(f'{k}={getattr(config, k)}' for k in result.read)}", file=sys.stderr)
+    if result.given:
+        print(f"Given: {', '.join(f'{k}={v}' for k, v in result.given.items())}", file=sys.stderr)
+    if result.assumed:
+        print(f"Assumed (the released models'; pass the flag if this checkpoint differs): "
+              f"{', '.join(f'{k}={v} (--{k})' for k, v in result.assumed.items())}", file=sys.stderr)  # fmt: skip
+    summary = {"kind": result.kind, "read": result.read, "given": result.given, "assumed": result.assumed,
+               "skipped_keys": result.skipped_keys, "verification": result.verification}  # fmt: skip
     print(json.dumps(summary, indent=2))
     if args.push_to_hub:
-        url = push_checkpoint_to_hub(
-            args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision, token=args.token,
-            commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
-        )  # fmt: skip
+        try:
+            url = push_checkpoint_to_hub(
+                args.pytorch_dump_folder_path, args.repo_id, private=args.private, revision=args.revision,
+                token=args.token, commit_message=f"Convert {Path(args.checkpoint_path).name} (AdaMAE release)",
+            )  # fmt: skip
+        except HubError as error:  # no token, no network, refused: what to do, without a traceback
+            print(f"convert_original_checkpoint.py: error: {error}", file=sys.stderr)
+            return 1
         print(f"Pushed to {url}")
     return 0
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from
 
 from adamae_hf.hub import (  # noqa: E402
     PAPER_VARIANTS,
+    HubError,
     model_card_for_run,
     push_checkpoint_to_hub,
     render_model_card,
@@ -80,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             base_model=args.base_model, dataset_name=args.dataset_name,
         )  # fmt: skip
         card.save(folder / "README.md")
-    url = push_checkpoint_to_hub(
-        folder, args.repo_id, private=args.private, revision=args.revision, token=args.token,
-        commit_message=args.commit_message, create_pr=args.create_pr,
-    )  # fmt: skip
+    try:
+        url = push_checkpoint_to_hub(
+            folder, args.repo_id, private=args.private, revision=args.revision, token=args.token,
+            commit_message=args.commit_message, create_pr=args.create_pr,
+        )  # fmt: skip
+    except HubError as error:  # no token, no network, refused: what to do, without a traceback
+        print(f"push_to_hub.py: error: {error}", file=sys.stderr)
+        return 1
     print(url)
     return 0
 

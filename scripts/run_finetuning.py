@@ -158,6 +158,11 @@ class FinetuningTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
     )
     on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train afresh where --output_dir holds another run: that run is moved to "
+                  "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)."},
+    )  # fmt: skip
 
 
 def parse_args(args: list[str] | None = None):
@@ -222,6 +227,22 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     return train, validation, test
 
 
+def check_output_dir(training_args, model_args: ModelArguments) -> None:
+    """Training refuses an `--output_dir` that holds another run (`adamae_hf.training.check_output_dir`); evaluation
+    and prediction alone only add their results to it."""
+    if not training_args.do_train:
+        return
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output_dir = training_args.output_dir
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    T.check_output_dir(
+        output_dir, resume_from_checkpoint=training_args.resume_from_checkpoint,
+        resumable=training_args.resume_from_checkpoint is not None, overwrite_output_dir=training_args.overwrite_output_dir,
+        model_name_or_path=model_args.model_name_or_path, resume_hint=f"--resume_from_checkpoint {last}" if last else None,
+    )  # fmt: skip
+
+
 def has_checkpoint(folder: str) -> bool:
     """Whether `folder` holds a complete `save_pretrained` checkpoint (config and weights)."""
     names = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -268,13 +289,15 @@ def setup_logging(training_args) -> None:
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )  # fmt: skip
-    if training_args.should_log:  # the default of the example scripts: info on the main process
-        transformers.utils.logging.set_verbosity_info()
-    log_level = training_args.get_process_log_level()
+    # INFO from this script and adamae_hf on the main process: what runs, on what, how long, where the output goes.
+    # transformers' own INFO (the argument and config dumps, each file loaded and saved) only with --log_level.
+    log_level = training_args.get_process_log_level()  # passive: transformers' (WARNING); replicas: WARNING
+    explicit = training_args.log_level != "passive"
+    ours = logging.INFO if training_args.should_log and not explicit else log_level
     for name in (__name__, "adamae_hf"):
-        logging.getLogger(name).setLevel(log_level)
+        logging.getLogger(name).setLevel(ours)
     transformers.utils.logging.set_verbosity(log_level)
-    logger.info("Training/evaluation parameters %s", training_args)
+    logger.debug("Training/evaluation parameters %s", training_args)
 
 
 def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: bool):
@@ -400,8 +423,18 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     if model_args.from_scratch and model_args.model_name_or_path:
         raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
+    check_output_dir(training_args, model_args)
     synthetic = not data_args.has_dataset
     setup_logging(training_args)
+    requested = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "no"
+    precision_note = T.precision_for_device(requested, training_args.device.type)[1]
+    if precision_note:  # --use_cpu --bf16: fp32, as run_pretraining.py on CPU
+        training_args.bf16 = training_args.fp16 = False
+        training_args.mixed_precision = "no"  # what the Trainer's Accelerator reads
+        logger.warning(precision_note)
+    logger.info("Running on %s (%d process%s, mixed precision %s); output in %s", training_args.device,
+                training_args.world_size, "es" if training_args.world_size > 1 else "", training_args.mixed_precision,
+                training_args.output_dir)  # fmt: skip
     set_seed(training_args.seed)
     start = time.perf_counter()
 
@@ -419,6 +452,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     (train_dataset, eval_dataset, test_dataset), mixup = build_datasets(data_args, training_args, config, sources, label_names)
 
     # ---------------------------------------------------------------- trainer
+    if training_args.do_train and training_args.overwrite_output_dir:
+        with training_args.main_process_first(local=False, desc="moving the earlier run aside"):
+            if training_args.process_index == 0 and (moved := T.move_previous_run(training_args.output_dir)):
+                logger.info("--overwrite_output_dir: the earlier run in %s was moved to %s (delete it when you no "
+                            "longer need it)", training_args.output_dir, moved)  # fmt: skip
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
     trainer = VideoClassificationTrainer(
         model=model,
@@ -435,6 +473,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
 
     if training_args.do_train:
+        length = f"{training_args.max_steps} steps" if training_args.max_steps > 0 else f"{training_args.num_train_epochs:g} epochs"
+        logger.info("Training: %d clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
+                    len(train_dataset), length, training_args.per_device_train_batch_size, training_args.world_size,
+                    "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
+                    training_args.learning_rate)  # fmt: skip
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate)

@@ -34,6 +34,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.state import PartialState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -121,14 +122,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(`accelerate launch --multi_gpu --num_processes 2 ...` or torchrun) always run on CPU over gloo",
     )
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None,
-                       help="default: Accelerate's config / 'no'")  # fmt: skip
+                       help="default: Accelerate's config / 'no'. On CPU, fp16 (not applied there) and bf16 without the CPU's bf16 "
+                       "instructions (2-4x slower) train in fp32, with a line saying so")  # fmt: skip
     T.add_shared_option(train, "on_nonfinite_loss", "stop")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataloader_num_workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) // 2)))
 
     out = parser.add_argument_group("output, checkpoints, logging")
     out.add_argument("--output_dir", help=f"default: {T.DEFAULT_OUTPUT_DIR}")
-    out.add_argument("--overwrite_output_dir", action="store_true", help="start afresh even if checkpoints exist")
+    out.add_argument("--overwrite_output_dir", action="store_true",
+                     help="start afresh where --output_dir holds another run: that run is moved to "
+                     "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)")  # fmt: skip
     out.add_argument("--checkpointing_steps", help=T.recipe_help("checkpointing_steps", "'epoch' or every N optimiser steps"))
     out.add_argument("--checkpoints_total_limit", type=int, default=3, help="keep the newest N checkpoints")
     out.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
@@ -263,17 +267,26 @@ def build_accelerator(args) -> Accelerator:
         accelerator_kwargs["log_with"] = args.report_to
     # Accelerate runs several processes on CPU (gloo) only when told `cpu=True`; do so on a machine without CUDA.
     several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = args.cpu or (several_processes and not torch.cuda.is_available())
+    mixed_precision, precision_note = T.precision_for_device(args.mixed_precision, PartialState(cpu=cpu).device.type)
     accelerator = Accelerator(
-        cpu=args.cpu or (several_processes and not torch.cuda.is_available()),
+        cpu=cpu,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=mixed_precision,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "runs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         **accelerator_kwargs,
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)  # fmt: skip
-    logger.info(accelerator.state, main_process_only=False)
+    logger.debug(accelerator.state, main_process_only=False)
+    engine = "" if accelerator.distributed_type.value == "NO" else f", {accelerator.distributed_type.value}"
+    logger.info(f"Running on {accelerator.device} ({accelerator.num_processes} process"
+                f"{'es' if accelerator.num_processes > 1 else ''}{engine}, mixed precision {accelerator.mixed_precision}); "
+                f"output in {args.output_dir}")  # fmt: skip
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its line per file of each checkpoint
+    if precision_note:
+        logger.warning(precision_note)
     if accelerator.is_local_main_process:
         datasets.utils.logging.set_verbosity_warning()
         transformers.utils.logging.set_verbosity_warning()
@@ -414,7 +427,9 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
         training_state = T.TrainingState(completed_steps, epoch, step_in_epoch)
-        return T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+        path = T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
+        logger.info(f"Checkpoint after step {completed_steps}: {path}")
+        return path
 
     try:
         model.train()
@@ -574,15 +589,21 @@ def save_outputs(accelerator, args, model, completed_steps: int, results: dict) 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
+    resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    T.check_output_dir(
+        args.output_dir, resume_from_checkpoint=args.resume_from_checkpoint, resumable=resume_path is not None,
+        overwrite_output_dir=args.overwrite_output_dir, model_name_or_path=args.model_name_or_path,
+        resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if T.find_latest_checkpoint(args.output_dir) else None,
+    )  # fmt: skip
     accelerator = build_accelerator(args)
 
     # ------------------------------------------------------------------ model and data (identical on all ranks)
     set_seed(args.seed)
     config = T.build_config(args)
-    resume_path = None
-    if not args.overwrite_output_dir:
-        resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     if accelerator.is_main_process:
+        if args.overwrite_output_dir and (moved := T.move_previous_run(args.output_dir)):
+            logger.info(f"--overwrite_output_dir: the earlier run in {args.output_dir} was moved to {moved} (delete "
+                        "it when you no longer need it)")  # fmt: skip
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     model = T.build_model(args, config)

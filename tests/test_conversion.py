@@ -16,6 +16,7 @@ from adamae_hf.conversion import (
     convert_checkpoint,
     convert_state_dict,
     infer_config,
+    infer_config_report,
     load_original_state_dict,
 )
 
@@ -264,13 +265,21 @@ def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel
     cli.main([
         "--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "adamae-base-ssv2", "--image_size", str(IMAGE),
         "--num_attention_heads", str(HEADS), "--decoder_num_attention_heads", str(DEC_HEADS),
-        "--model_card", "adamae-base-ssv2",
+        "--sampler_num_attention_heads", "2", "--model_card", "adamae-base-ssv2",
     ])  # fmt: skip
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["assumed"] == {"sampler_num_attention_heads": 8}  # printed: not given, not in the shapes
-    # a width without released heads: a clear error naming the flag, no traceback, nothing written
-    assert cli.main(["--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "out", "--image_size", str(IMAGE)]) == 2
-    assert "error: Cannot assume num_attention_heads for width 64" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["assumed"] == {"mask_type": "adaptive", "mask_ratio": 0.95}  # printed: not given, not in the shapes
+    assert summary["read"]["num_frames"].startswith("32 tokens of encoder.pos_embed_probs at the given image_size")
+    assert "Read from the weights: hidden_size=64, num_channels=3, tubelet_size=2, patch_size=8" in captured.err
+    assert "num_frames=4" in captured.err and "Assumed (the released models'" in captured.err
+    # nothing but the weights: one error listing every value they do not tell, no traceback, nothing written
+    assert cli.main(["--checkpoint_path", "checkpoint.pth", "--pytorch_dump_folder_path", "out"]) == 2
+    error = capsys.readouterr().err
+    for flag in ("--num_attention_heads", "--decoder_num_attention_heads", "--sampler_num_attention_heads",
+                 "--image_size or --num_frames"):  # fmt: skip
+        assert f"\n  {flag}: " in error, error
+    assert "32 tokens, which fit 32 px x 4 frames, 16 px x 16 frames, 8 px x 64 frames" in error
     assert not (tmp_path / "out").exists()
     files = {p.name for p in (tmp_path / "adamae-base-ssv2").iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
@@ -300,14 +309,33 @@ def test_heads_are_assumed_only_for_released_widths_and_reported(caplog):
         assert infer_config(finetuned(384)).num_attention_heads == 6  # ViT-S
         assert infer_config(finetuned(1280)).num_attention_heads == 16  # ViT-H: head width 80, not 64
     assert "Assumed num_attention_heads=6 for width 384" in caplog.text
-    with pytest.raises(ConversionError, match="Cannot assume num_attention_heads for width 64.*--num_attention_heads"):
+    with pytest.raises(ConversionError, match="--num_attention_heads: the weights do not tell the number of heads, and width 64"):
         infer_config(finetuned(64))  # width // 64 would silently give 1 head
     assert infer_config(finetuned(64), num_attention_heads=4).num_attention_heads == 4
     # what the conversion assumed is part of its result (the CLI prints it)
     sd = released_state_dict("adamae")
-    assert convert_checkpoint(sd, **FLAGS).assumed == {}
-    with pytest.raises(ConversionError, match="Cannot assume decoder_num_attention_heads for width 32"):
+    assert convert_checkpoint(sd, **FLAGS).assumed == {"mask_type": "adaptive", "mask_ratio": 0.95}
+    # heads of widths the released models do not have are never guessed; all of them are named in one error
+    with pytest.raises(ConversionError, match="(?s)--decoder_num_attention_heads: .*--sampler_num_attention_heads: "):
         convert_checkpoint(sd, image_size=IMAGE, num_attention_heads=HEADS)
+
+
+def test_image_size_and_frames_are_read_given_one_assumed_only_as_released(caplog):
+    """The issue's case: one checkpoint converted "successfully" as 16 frames at 32 px and as 4 frames at 64 px.
+    Given neither, several sizes fit and none is the released 224 x 16: refused, listing them; given one, the other
+    is read from the weights; the released layout is assumed (and said) where it fits."""
+    sd = released_state_dict("adamae")
+    heads = {name: FLAGS[name] for name in ("num_attention_heads", "decoder_num_attention_heads", "sampler_num_attention_heads")}
+    with pytest.raises(ConversionError, match="--image_size or --num_frames: .* none is the released 224 px x 16 frames"):
+        infer_config(sd, **heads)
+    config, report = infer_config_report(sd, image_size=16, **heads)
+    assert (config.image_size, config.num_frames) == (16, 16) and "num_frames" in report.read
+    config, report = infer_config_report(sd, num_frames=4, **heads)
+    assert (config.image_size, config.num_frames) == (32, 4) and "image_size" in report.read
+    with pytest.raises(ConversionError, match="image_size=64 contradicts the weights"):
+        infer_config(sd, image_size=64, **heads)
+    released = dict(sd, **{"encoder.pos_embed_probs": torch.zeros(1, 8 * 28 * 28, HIDDEN)})  # 224 px x 16 frames
     with caplog.at_level("WARNING", logger="adamae_hf.conversion"):
-        result = convert_checkpoint(sd, image_size=IMAGE, num_attention_heads=HEADS, decoder_num_attention_heads=DEC_HEADS)
-    assert result.assumed == {"sampler_num_attention_heads": 8} and "Assumed sampler_num_attention_heads=8" in caplog.text
+        config, report = infer_config_report(released, **heads)
+    assert (config.image_size, config.num_frames) == (224, 16) and report.assumed["image_size"] == 224
+    assert "Assumed image_size=224" in caplog.text

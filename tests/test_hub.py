@@ -290,3 +290,38 @@ def test_pushed_files_load_with_remote_code_and_offline_cache(hub, checkpoint, t
     assert local["class"] == "adamae_hf.modeling_adamae.AdaMAEModel"
     torch.testing.assert_close(torch.tensor(local["out"]), expected.flatten(), atol=1e-5, rtol=1e-4)
     assert adamae_hf.__name__ == "adamae_hf"
+
+
+def closed_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "token, says",
+    [(None, ["no Hugging Face token found", "hf auth login", "HF_TOKEN"]),
+     ("hf_not_checked", ["cannot reach the Hub at http://127.0.0.1:", "Connection refused", "Check the network"])],
+    ids=["no-token", "no-network"],
+)  # fmt: skip
+def test_push_without_token_or_network_says_what_to_do(checkpoint, tmp_path, token, says):
+    """scripts/push_to_hub.py against a closed local port (no real network), with and without a token: a few lines
+    saying what to do and how to push the unchanged folder later, exit code 1, no traceback."""
+    folder, _, _ = checkpoint
+    env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}", HF_HOME=str(tmp_path / "hf_home"),
+               PYTHONPATH=str(ROOT / "src"), NO_PROXY="127.0.0.1")  # fmt: skip
+    env.pop("HF_TOKEN", None)
+    env.pop("HUGGING_FACE_HUB_TOKEN", None)
+    if token:
+        env["HF_TOKEN"] = token
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "push_to_hub.py"), "--folder", str(folder), "--repo_id", REPO_ID],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3, result.stderr
+    for text in [*says, f"push it later with: python scripts/push_to_hub.py --folder {folder} --repo_id {REPO_ID}"]:
+        assert text in result.stderr, result.stderr

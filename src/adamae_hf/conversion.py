@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import pickle
 import re
@@ -87,8 +88,11 @@ class ConversionResult:
     kind: str
     skipped_keys: list[str] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
-    # config values that neither the checkpoint nor the caller gave (the attention heads), as used
+    # config values that neither the checkpoint nor the caller gave (the released models' heads, sizes, masking),
+    # as used; those read from the weights (name -> tensor or rule); those the caller gave
     assumed: dict[str, Any] = field(default_factory=dict)
+    read: dict[str, str] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -180,22 +184,30 @@ RELEASED_HEADS = {192: 3, 384: 6, 512: 8, 640: 8, 768: 12, 1024: 16, 1280: 16}
 RELEASED_SAMPLER_HEADS = 8
 
 
-def _assumed_heads(width: int, field_name: str) -> int:
-    """The released heads for `width`, logged as an assumption; `ConversionError` for a width without a default."""
-    if width not in RELEASED_HEADS:
-        known = ", ".join(f"{w}: {h}" for w, h in RELEASED_HEADS.items())
-        raise ConversionError(
-            f"Cannot assume {field_name} for width {width}: the checkpoint's shapes do not tell the number of heads, "
-            f"and {width} is none of the released widths ({known}). Pass {field_name} (--{field_name})."
-        )
-    logger.warning(
-        "Assumed %s=%d for width %d (the released models' layout); pass --%s if this checkpoint differs.",
-        field_name, RELEASED_HEADS[width], width, field_name,
-    )  # fmt: skip
-    return RELEASED_HEADS[width]
+# The released models' input: 16 frames of 224 x 224 (VideoMAE / AdaMAE pre-training and fine-tuning scripts).
+RELEASED_IMAGE_SIZE, RELEASED_NUM_FRAMES = 224, 16
 
 
-def infer_config(
+@dataclass
+class ConfigReport:
+    """Where each value of an inferred config came from: `read` from the weights (with the tensor or rule),
+    `assumed` (not in the weights, not given: the released models' value), `given` by the caller."""
+
+    read: dict[str, str] = field(default_factory=dict)
+    assumed: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
+
+
+def _size_candidates(num_tokens: int, patch_size: int, tubelet_size: int) -> list[tuple[int, int]]:
+    """Every `(image_size, num_frames)` whose token count is `num_tokens`: `(S / p)^2 * T / t = N`."""
+    found = []
+    for grid in range(1, math.isqrt(num_tokens) + 1):
+        if num_tokens % (grid * grid) == 0:
+            found.append((grid * patch_size, num_tokens // (grid * grid) * tubelet_size))
+    return found
+
+
+def infer_config_report(
     state_dict: dict[str, torch.Tensor],
     *,
     image_size: int | None = None,
@@ -207,17 +219,15 @@ def infer_config(
     mask_ratio: float | None = None,
     id2label: dict[int, str] | None = None,
     **config_overrides,
-) -> AdaMAEConfig:
+) -> tuple[AdaMAEConfig, ConfigReport]:
     """
-    An [`AdaMAEConfig`] for an original-layout `state_dict`.
+    [`infer_config`] and the [`ConfigReport`] of where each value came from.
 
-    From shapes: hidden size, patch and tubelet sizes (conv kernel), channels, depth, MLP width, q/v bias, the
-    number of tokens (sampler position embedding or a stored sin-cos table: then the frames follow from
-    `image_size`), decoder width/depth/MLP width, sampler depth, number of classes, mean pooling. From arguments:
-    `image_size` (default 224), `num_frames` (default 16, when tokens can't tell), attention heads (can't be read
-    from shapes: by default those of the released models for their widths, [`RELEASED_HEADS`], and 8 for the
-    sampler, each logged as an assumption; another width raises [`ConversionError`]), `mask_type` / `mask_ratio` (default adaptive 0.95 with a
-    sampler, tube 0.9 without: VideoMAE's setting), labels. `config_overrides` are passed to `AdaMAEConfig`.
+    Raises:
+        ConversionError: one error listing every value that is neither in the weights nor given and has no released
+            default (attention heads of a width the released models do not have; image size and frames where the
+            token count fits several and none is the released 224 px x 16 frames), and every given value the weights
+            contradict, each with its flag.
     """
     kind = detect_checkpoint_kind(state_dict)
     prefix = "" if kind == "finetuned" else "encoder."
@@ -225,47 +235,82 @@ def infer_config(
     if conv.ndim != 5 or conv.shape[-1] != conv.shape[-2]:
         raise ConversionError(f"{prefix}patch_embed.proj.weight must be a Conv3d kernel (d, C, t, p, p), got {tuple(conv.shape)}.")
     hidden_size, num_channels, tubelet_size, patch_size, _ = conv.shape
-    num_layers = _count_blocks(state_dict, f"{prefix}blocks.")
+    report, problems = ConfigReport(), []
+    given = dict(image_size=image_size, num_frames=num_frames, num_attention_heads=num_attention_heads,
+                 decoder_num_attention_heads=decoder_num_attention_heads, mask_type=mask_type, mask_ratio=mask_ratio,
+                 sampler_num_attention_heads=sampler_num_attention_heads)  # fmt: skip
+    report.given = {name: value for name, value in given.items() if value is not None}
     kwargs: dict[str, Any] = {
         "hidden_size": hidden_size,
         "num_channels": num_channels,
         "tubelet_size": tubelet_size,
         "patch_size": patch_size,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_attention_heads or _assumed_heads(hidden_size, "num_attention_heads"),
+        "num_hidden_layers": _count_blocks(state_dict, f"{prefix}blocks."),
         "intermediate_size": state_dict[f"{prefix}blocks.0.mlp.fc1.weight"].shape[0],
         "qkv_bias": f"{prefix}blocks.0.attn.q_bias" in state_dict,
     }
+    report.read.update({name: f"{prefix}patch_embed.proj.weight {tuple(conv.shape)}" for name in
+                        ("hidden_size", "num_channels", "tubelet_size", "patch_size")})  # fmt: skip
+    report.read["num_hidden_layers"] = f"{prefix}blocks.*"
+    report.read["intermediate_size"] = f"{prefix}blocks.0.mlp.fc1.weight"
+    report.read["qkv_bias"] = f"{prefix}blocks.0.attn.q_bias {'present' if kwargs['qkv_bias'] else 'absent'}"
 
-    # Tokens -> frames, given the image size.
-    image_size = image_size or 224
-    num_tokens = None
-    for key in ("encoder.pos_embed_probs", "encoder.pos_embed", "pos_embed"):
-        if key in state_dict:
-            num_tokens = state_dict[key].shape[1]
-            break
-    if num_tokens is not None:
-        per_slice = (image_size // patch_size) ** 2
-        if num_tokens % per_slice:
-            raise ConversionError(
-                f"The checkpoint has {num_tokens} tokens, not a multiple of (image_size / patch_size)^2 = {per_slice} "
-                f"with image_size={image_size}; pass the right image size."
-            )
-        inferred_frames = num_tokens // per_slice * tubelet_size
-        if num_frames is not None and num_frames != inferred_frames:
-            raise ConversionError(
-                f"num_frames={num_frames} contradicts the checkpoint: {num_tokens} tokens at image_size={image_size} "
-                f"mean {inferred_frames} frames."
-            )
-        num_frames = inferred_frames
-    kwargs["image_size"] = image_size
-    kwargs["num_frames"] = num_frames or 16
+    def heads(name: str, width: int, released: dict[int, int] | int, value: int | None) -> int | None:
+        if value is not None:
+            return value
+        default = released if isinstance(released, int) else released.get(width)
+        if width not in RELEASED_HEADS or default is None:
+            problems.append(f"--{name}: the weights do not tell the number of heads, and width {width} is none of "
+                            f"the released widths ({', '.join(map(str, RELEASED_HEADS))})")  # fmt: skip
+            return None
+        report.assumed[name] = default
+        logger.warning("Assumed %s=%d for width %d (the released models' layout); pass --%s if this checkpoint differs.",
+                       name, default, width, name)  # fmt: skip
+        return default
+
+    kwargs["num_attention_heads"] = heads("num_attention_heads", hidden_size, RELEASED_HEADS, num_attention_heads)
+
+    # Tokens -> image size and frames: one of them given, the other follows; neither: the released 224 px x 16
+    # frames where they fit, else the candidates are listed.
+    table = next((key for key in ("encoder.pos_embed_probs", "encoder.pos_embed", "pos_embed") if key in state_dict), None)
+    if table is None:  # no table stored (fixed sin-cos): the tokens do not tell
+        for name, value, default in (("image_size", image_size, RELEASED_IMAGE_SIZE), ("num_frames", num_frames, RELEASED_NUM_FRAMES)):
+            kwargs[name] = value if value is not None else report.assumed.setdefault(name, default)
+    else:
+        num_tokens = state_dict[table].shape[1]
+        candidates = _size_candidates(num_tokens, patch_size, tubelet_size)
+        fitting = [(s, t) for s, t in candidates if (image_size in (None, s)) and (num_frames in (None, t))]
+        listed = ", ".join(f"{s} px x {t} frames" for s, t in candidates[::-1][:8])
+        where = f"{table} has {num_tokens} tokens, which fit {listed}"
+        if not fitting:
+            asked = " and ".join(f"{k}={v}" for k, v in (("image_size", image_size), ("num_frames", num_frames)) if v)
+            problems.append(f"{asked} contradicts the weights: {where}")
+        elif image_size is None and num_frames is None:
+            if (RELEASED_IMAGE_SIZE, RELEASED_NUM_FRAMES) in fitting:
+                kwargs["image_size"], kwargs["num_frames"] = RELEASED_IMAGE_SIZE, RELEASED_NUM_FRAMES
+                report.assumed["image_size"] = RELEASED_IMAGE_SIZE
+                report.read["num_frames"] = f"{num_tokens} tokens of {table} at the assumed image size"
+                if len(fitting) > 1:
+                    logger.info("%s; assumed the released %d px x %d frames (pass --image_size or --num_frames "
+                                "for another).", where, RELEASED_IMAGE_SIZE, RELEASED_NUM_FRAMES)  # fmt: skip
+            elif len(fitting) > 1:
+                problems.append(f"--image_size or --num_frames: {where}; none is the released "
+                                f"{RELEASED_IMAGE_SIZE} px x {RELEASED_NUM_FRAMES} frames")  # fmt: skip
+            else:
+                (kwargs["image_size"], kwargs["num_frames"]), = fitting
+                report.read["image_size"] = report.read["num_frames"] = f"{num_tokens} tokens of {table}"
+        else:
+            (kwargs["image_size"], kwargs["num_frames"]), = fitting
+            derived = "num_frames" if image_size is not None else "image_size"
+            report.read[derived] = f"{num_tokens} tokens of {table} at the given {'image_size' if derived == 'num_frames' else 'num_frames'}"
 
     if kind == "finetuned":
         kwargs["use_mean_pooling"] = "fc_norm.weight" in state_dict
+        report.read["use_mean_pooling"] = f"fc_norm.weight {'present' if kwargs['use_mean_pooling'] else 'absent'}"
         if "head.weight" not in state_dict:
             raise ConversionError("Fine-tuned checkpoint without `head.weight`.")
         num_labels = state_dict["head.weight"].shape[0]
+        report.read["num_labels"] = "head.weight"
         if id2label is not None:
             if len(id2label) != num_labels:
                 raise ConversionError(f"The label map has {len(id2label)} labels, the head {num_labels} classes.")
@@ -273,17 +318,18 @@ def infer_config(
             kwargs["label2id"] = {v: int(k) for k, v in id2label.items()}
         else:
             kwargs["num_labels"] = num_labels
-        kwargs["mask_type"] = mask_type or "tube"
-        kwargs["mask_ratio"] = mask_ratio if mask_ratio is not None else 0.9
+        mask_defaults = ("tube", 0.9)
     else:
         decoder_hidden = state_dict["encoder_to_decoder.weight"].shape[0]
         kwargs.update(
             decoder_hidden_size=decoder_hidden,
             decoder_num_hidden_layers=_count_blocks(state_dict, "decoder.blocks."),
-            decoder_num_attention_heads=decoder_num_attention_heads
-            or _assumed_heads(decoder_hidden, "decoder_num_attention_heads"),
+            decoder_num_attention_heads=heads("decoder_num_attention_heads", decoder_hidden, RELEASED_HEADS,
+                                              decoder_num_attention_heads),  # fmt: skip
             decoder_intermediate_size=state_dict["decoder.blocks.0.mlp.fc1.weight"].shape[0],
         )
+        report.read.update(decoder_hidden_size="encoder_to_decoder.weight", decoder_num_hidden_layers="decoder.blocks.*",
+                           decoder_intermediate_size="decoder.blocks.0.mlp.fc1.weight")  # fmt: skip
         patch_dim = tubelet_size * patch_size * patch_size * num_channels
         if state_dict["decoder.head.weight"].shape[0] != patch_dim:
             raise ConversionError(
@@ -297,27 +343,48 @@ def infer_config(
                     f"Sampler width {sampler_width} != encoder width {hidden_size}: only the released d-wide sampler "
                     "layout (encoder.get_token_probs = Block, Linear) is supported."
                 )
-            if sampler_num_attention_heads is None:
-                logger.warning(
-                    "Assumed sampler_num_attention_heads=%d (the released sampler); pass "
-                    "--sampler_num_attention_heads if this checkpoint differs.", RELEASED_SAMPLER_HEADS,
-                )  # fmt: skip
             kwargs.update(
-                mask_type=mask_type or "adaptive",
-                mask_ratio=mask_ratio if mask_ratio is not None else 0.95,
                 sampler_type="mha",
                 sampler_depth=_count_blocks(
                     {k: v for k, v in state_dict.items() if re.match(r"^encoder\.get_token_probs\.\d+\.(attn|norm1)\.", k)},
                     "encoder.get_token_probs.",
                 ),
-                sampler_num_attention_heads=sampler_num_attention_heads or RELEASED_SAMPLER_HEADS,
+                sampler_num_attention_heads=heads("sampler_num_attention_heads", hidden_size, RELEASED_SAMPLER_HEADS,
+                                                  sampler_num_attention_heads),  # fmt: skip
             )
+            report.read["sampler_depth"] = "encoder.get_token_probs.*"
+            mask_defaults = ("adaptive", 0.95)
         else:  # original VideoMAE: no sampler, VideoMAE's tube masking at 90 %
             if mask_type == "adaptive":
                 raise ConversionError("This checkpoint has no sampler weights (a VideoMAE one): mask_type='adaptive' is impossible.")
-            kwargs.update(mask_type=mask_type or "tube", mask_ratio=mask_ratio if mask_ratio is not None else 0.9)
+            mask_defaults = ("tube", 0.9)
+    for name, value, default in (("mask_type", mask_type, mask_defaults[0]), ("mask_ratio", mask_ratio, mask_defaults[1])):
+        kwargs[name] = value if value is not None else report.assumed.setdefault(name, default)
+    if problems:
+        raise ConversionError("The weights do not tell these values; pass them:\n  " + "\n  ".join(problems))
     kwargs.update(config_overrides)
-    return AdaMAEConfig(**kwargs)
+    for name in ("image_size", "num_frames"):
+        if name in report.assumed:
+            logger.warning("Assumed %s=%s (the released models'); pass --%s if this checkpoint differs.", name,
+                           report.assumed[name], name)  # fmt: skip
+    return AdaMAEConfig(**kwargs), report
+
+
+def infer_config(state_dict: dict[str, torch.Tensor], **kwargs) -> AdaMAEConfig:
+    """
+    An [`AdaMAEConfig`] for an original-layout `state_dict`.
+
+    From shapes: hidden size, patch and tubelet sizes (conv kernel), channels, depth, MLP width, q/v bias, the
+    number of tokens (sampler position embedding or a stored sin-cos table), decoder width/depth/MLP width, sampler
+    depth, number of classes, mean pooling. The tokens give the frames at a given `image_size`, or the image size at
+    given `num_frames`; given neither, the released 224 px x 16 frames where they fit (assumed), else an error
+    listing the sizes that fit. Attention heads are not in the shapes: given, or those of the released models for
+    their widths ([`RELEASED_HEADS`]; 8 for the sampler), assumed. `mask_type` / `mask_ratio` default to adaptive 0.95
+    with a sampler, tube 0.9 without (VideoMAE's setting). Keyword arguments: those of [`infer_config_report`]
+    (`image_size`, `num_frames`, the three head counts, `mask_type`, `mask_ratio`, `id2label`) and `AdaMAEConfig`
+    fields, passed on. Raises [`ConversionError`] listing every missing or contradicted value at once.
+    """
+    return infer_config_report(state_dict, **kwargs)[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -401,13 +468,9 @@ def convert_checkpoint(
         verify: run [`verify_model`] (a forward pass) and store its report in `result.verification`.
     """
     kind = detect_checkpoint_kind(state_dict)
-    assumed = {}
+    report = ConfigReport()
     if config is None:
-        config = infer_config(state_dict, **config_kwargs)
-        heads = {"finetuned": ("num_attention_heads",), "videomae-pretraining": ("num_attention_heads", "decoder_num_attention_heads")}
-        for name in heads.get(kind, ("num_attention_heads", "decoder_num_attention_heads", "sampler_num_attention_heads")):
-            if config_kwargs.get(name) is None:
-                assumed[name] = getattr(config, name)
+        config, report = infer_config_report(state_dict, **config_kwargs)
     model_class = AdaMAEForVideoClassification if kind == "finetuned" else AdaMAEForPreTraining
     model = model_class(config)
     expected = set(model.state_dict())
@@ -422,7 +485,8 @@ def convert_checkpoint(
     model.load_state_dict({k: v.float() for k, v in converted.items()}, strict=True)
     model.eval()
     logger.info("Converted a %s checkpoint: %d tensors, skipped %s.", kind, len(converted), skipped or "nothing")
-    result = ConversionResult(model=model, kind=kind, skipped_keys=skipped, assumed=assumed)
+    result = ConversionResult(model=model, kind=kind, skipped_keys=skipped, assumed=report.assumed, read=report.read,
+                              given=report.given)  # fmt: skip
     if verify:
         result.verification = verify_model(model)
     return result
@@ -578,14 +642,19 @@ def quiet_load_report():
     """
     Hide transformers' load-report table (a warning of `transformers.modeling_utils`) inside the block, for loads
     whose missing and unexpected keys the caller reports itself (`output_loading_info=True`). Errors still raise.
+
+    That logger's level at WARNING or above also switches on transformers' tensor-parallel plan check, which lists
+    every weight as "not sharded" for a model without a plan (ours): its logger is quietened too.
     """
-    modeling_logger = logging.getLogger("transformers.modeling_utils")
-    level = modeling_logger.level
-    modeling_logger.setLevel(logging.ERROR)
+    quieted = [logging.getLogger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")]
+    levels = [each.level for each in quieted]
+    for each in quieted:
+        each.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        modeling_logger.setLevel(level)
+        for each, level in zip(quieted, levels):
+            each.setLevel(level)
 
 
 def load_videomae_weights(cls, videomae, **config_overrides):
@@ -644,6 +713,7 @@ __all__ = [
     "detect_checkpoint_kind",
     "extract_state_dict",
     "infer_config",
+    "infer_config_report",
     "load_original_state_dict",
     "load_videomae_weights",
     "quiet_load_report",

@@ -14,6 +14,7 @@ Card templates ship inside the package (`adamae_hf/model_cards/*.md`, Jinja rend
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 
 logger = logging.getLogger(__name__)
@@ -347,6 +349,55 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+class HubError(RuntimeError):
+    """A push that found no token, could not reach the Hub or was refused by it; the message (a few lines) says
+    what to do."""
+
+
+def _hub_failure(error: Exception, folder: Path, repo_id: str) -> HubError | None:
+    """The [`HubError`] for a failure of the Hub calls (no token, refused, unreachable), `None` for any other."""
+    from huggingface_hub import constants
+
+    later = f"{folder} is unchanged; push it later with: python scripts/push_to_hub.py --folder {folder} --repo_id {repo_id}"
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, LocalTokenNotFoundError) or status == 401:
+        what = "no Hugging Face token found" if status is None else "the Hub refused the token (HTTP 401)"
+        return HubError(f"{what}. Log in with `hf auth login`, set HF_TOKEN to a token with write access "
+                        f"(huggingface.co/settings/tokens), or pass one (--token; --hub_token in the training scripts).\n{later}")  # fmt: skip
+    if status == 403:
+        return HubError(f"the Hub refused the push to {repo_id} (HTTP 403): the token has no write access to it; use "
+                        f"a write token, or a --repo_id of your own user or organisation.\n{later}")  # fmt: skip
+    if isinstance(error, OfflineModeIsEnabled):
+        return HubError(f"HF_HUB_OFFLINE is set: unset it to push.\n{later}")
+    if isinstance(error, (HTTPError, ConnectionError, TimeoutError)) and not isinstance(error, HfHubHTTPError):
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        return HubError(f"cannot reach the Hub at {constants.ENDPOINT} ({reason}). Check the network connection "
+                        f"(and HF_ENDPOINT or a proxy if you set them).\n{later}")  # fmt: skip
+    return None
+
+
+def _hub_errors_explained(push):
+    """Decorates [`push_checkpoint_to_hub`]: checks that a token exists, then turns the Hub calls' failures (no token,
+    refused, unreachable) into a [`HubError`] saying what to do; any other error passes unchanged."""
+
+    @functools.wraps(push)
+    def wrapper(folder, repo_id, **kwargs):
+        from huggingface_hub import get_token
+
+        try:
+            if not (kwargs.get("token") or get_token()):
+                raise LocalTokenNotFoundError("no token")
+            return push(folder, repo_id, **kwargs)
+        except Exception as error:
+            failure = _hub_failure(error, Path(folder), repo_id)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return wrapper
+
+
+@_hub_errors_explained
 def push_checkpoint_to_hub(
     folder: str | os.PathLike,
     repo_id: str,
@@ -376,6 +427,10 @@ def push_checkpoint_to_hub(
         token: a Hub token; default the locally saved one.
         commit_message: default "Upload AdaMAE checkpoint".
         create_pr: open a pull request instead of committing directly.
+
+    Raises:
+        HubError: no token (`token`, `HF_TOKEN` or a saved login), the Hub unreachable, or the token refused; the
+            message says what to do, in a few lines.
     """
     folder = Path(folder)
     config = check_checkpoint_folder(folder)
@@ -435,6 +490,7 @@ def push_checkpoint_to_hub(
 __all__ = [
     "DATASETS",
     "HEATMAP_IMAGE",
+    "HubError",
     "PAPER_RESULTS",
     "PAPER_VARIANTS",
     "UPLOAD_PATTERNS",

@@ -4,6 +4,8 @@
 - `errors`: `ArgumentError`, `NonFiniteLossError` and the scripts' shared `__main__` error handling;
 - `models`: the pre-training config and model (preset, config file, AdaMAE or VideoMAE checkpoint);
 - `clips`: the fixed clips of the figures and focus metrics;
+- `output_dirs`: one run per output folder (refuse another run's folder, move it aside on request);
+- `precision`: fp32 in place of mixed precision on CPU, with a line saying so;
 - `processes`: DataLoader workers and signals (`GracefulStop`);
 - `checkpointing`: crash-safe checkpoints, `TrainingState`, resume position and schedule length;
 - `tracking`: arguments for trackers and the focus-metrics summary line.
@@ -21,10 +23,14 @@ from .errors import *  # noqa: F403
 from .errors import __all__ as _errors
 from .models import *  # noqa: F403
 from .models import __all__ as _models
+from .output_dirs import *  # noqa: F403
+from .output_dirs import __all__ as _output_dirs
+from .precision import *  # noqa: F403
+from .precision import __all__ as _precision
 from .processes import *  # noqa: F403
 from .processes import __all__ as _processes
 from .tracking import *  # noqa: F403
 from .tracking import __all__ as _tracking
 
 
-__all__ = [*_arguments, *_checkpointing, *_clips, *_errors, *_models, *_processes, *_tracking]
+__all__ = [*_arguments, *_checkpointing, *_clips, *_errors, *_models, *_output_dirs, *_precision, *_processes, *_tracking]

@@ -1,8 +1,8 @@
 """The training scripts' errors and their shared `__main__` error handling.
 
 [`ArgumentError`] is an argument that cannot work (exit code 2, as argparse's own errors); [`NonFiniteLossError`]
-a NaN / inf training loss (exit code 1). [`run_script`] maps them, and an unreadable video raised in a DataLoader
-worker, to one line on stderr and the exit code.
+a NaN / inf training loss (exit code 1). [`run_script`] maps them, an unreadable video raised in a DataLoader
+worker and a failed push to the Hub (`adamae_hf.hub.HubError`) to a short message on stderr and the exit code.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def run_script(main: Callable[[], Any], script: str) -> None:
     unreadable video (`adamae_hf.data.VideoReadError`, whose message from a DataLoader worker ends with the file and
     the reason)."""
     from ..data import VideoReadError
+    from ..hub import HubError
 
     name = os.path.basename(script)
     try:
@@ -37,6 +38,9 @@ def run_script(main: Callable[[], Any], script: str) -> None:
     except ArgumentError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except HubError as error:  # the push at the end: no token, no network, refused (the model is saved)
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(1)
     except NonFiniteLossError as error:
         print(f"{name}: {error}", file=sys.stderr)
         sys.exit(1)
