@@ -562,11 +562,17 @@ def convert_original_checkpoint(
     folder = Path(pytorch_dump_folder_path)
     folder.mkdir(parents=True, exist_ok=True)
     result.model.save_pretrained(folder)
-    save_processor(folder, result.model.config.image_size)
+    config = result.model.config
     if model_card is not None:
-        from .hub import render_model_card
+        from .hub import DATASETS, PAPER_VARIANTS, render_model_card
 
+        variant = PAPER_VARIANTS[model_card]
+        # the stride of the dataset the model was last trained on (SSv2 2, Kinetics-400 4: the released scripts)
+        stride = DATASETS[variant.finetuning or variant.pretraining].temporal_stride
+        save_processor(folder, config.image_size, config.num_frames, stride)
         render_model_card(model_card).save(folder / "README.md")
+    else:
+        save_processor(folder, config.image_size, config.num_frames)
 
     reloaded = type(result.model).from_pretrained(folder)
     report = verify_model(reloaded)
