@@ -48,8 +48,10 @@ from adamae_hf.finetuning import (
     build_compute_metrics,
     build_model_for_finetuning,
     check_training_arguments,
+    checkpoint_label_names,
     confusion_matrix,
     format_results_table,
+    is_named,
     plot_confusion_matrix,
     readable_predictions,
     save_json,
@@ -186,8 +188,9 @@ def parse_args(args: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments):
-    """(train, validation, test) `VideoSource`s (None where not needed), with the training label names."""
+def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments, label_names=None):
+    """(train, validation, test) `VideoSource`s (None where not needed), with the training label names; every split
+    maps its classes by name to `label_names` where given (a checkpoint's classes), else to the first split's."""
     common = dict(video_column_name=data_args.video_column_name, label_column_name=data_args.label_column_name)
     if data_args.dataset_name:
         def hub(split, label_names=None):
@@ -195,8 +198,8 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
                 dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name, split=split,
                 streaming=data_args.streaming, label_names=label_names, **common,
             )  # fmt: skip
-        train = hub(data_args.train_split_name) if training_args.do_train else None
-        names = train.label_names if train is not None else None
+        train = hub(data_args.train_split_name, label_names) if training_args.do_train else None
+        names = train.label_names if train is not None else label_names
         validation = hub(data_args.validation_split_name, names)
         names = names or validation.label_names
         test = hub(data_args.test_split_name, names) if training_args.do_predict and data_args.test_split_name else None
@@ -204,8 +207,8 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     if data_args.train_list or data_args.validation_list:
         def listed(path, label_names=None):
             return load_video_source(list_file=path, data_root=data_args.data_root, label_names=label_names)
-        train = listed(data_args.train_list) if training_args.do_train and data_args.train_list else None
-        validation = listed(data_args.validation_list, train.label_names if train else None) if data_args.validation_list else None
+        train = listed(data_args.train_list, label_names) if training_args.do_train and data_args.train_list else None
+        validation = listed(data_args.validation_list, train.label_names if train else label_names) if data_args.validation_list else None
         names = (train or validation).label_names
         test = listed(data_args.test_list, names) if training_args.do_predict and data_args.test_list else None
         return train, validation, test
@@ -213,8 +216,8 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     validation_dir = data_args.validation_dir
     if validation_dir is None and train_dir is not None:
         validation_dir = next((os.path.join(train_dir, n) for n in ("validation", "val", "valid") if os.path.isdir(os.path.join(train_dir, n))), None)
-    train = load_video_source(data_dir=train_dir, split="train") if training_args.do_train and train_dir else None
-    names = train.label_names if train is not None else None
+    train = load_video_source(data_dir=train_dir, split="train", label_names=label_names) if training_args.do_train and train_dir else None
+    names = train.label_names if train is not None else label_names
     validation = load_video_source(data_dir=validation_dir, split="validation", label_names=names) if validation_dir else None
     names = names or (validation.label_names if validation is not None else None)
     test = load_video_source(data_dir=data_args.test_dir, split="test", label_names=names) if training_args.do_predict and data_args.test_dir else None
@@ -319,6 +322,52 @@ def pretrained_path(model_args: ModelArguments, synthetic: bool) -> str | None:
     return None
 
 
+def checkpoint_classes(model_args: ModelArguments, model_path: str | None, data_args, training_args, sources, label_names):
+    """The sources and class names to train or evaluate with, given the checkpoint's own classes.
+
+    A classifier checkpoint with named classes (`id2label`) keeps them: the data's classes are mapped to the
+    checkpoint's by name (the sources are re-read with the checkpoint's `label_names`), whatever order the data
+    sorts them in; a checkpoint class missing from the data is fine. A data class the checkpoint does not know is an
+    [`ArgumentError`]: for evaluation always; for training unless `--ignore_mismatched_sizes`, which trains a head for
+    the data's classes instead. Data whose classes are bare ids (list files, integer label columns) map by position.
+    """
+    known = checkpoint_label_names(model_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                   token=model_args.token)  # fmt: skip
+    if known is None or not is_named(label_names) or label_names == known:
+        return sources, label_names
+    if training_args.do_train and model_args.ignore_mismatched_sizes:
+        logger.warning(
+            "--ignore_mismatched_sizes: training a classification head for the data's %d classes (%s) in place of the "
+            "checkpoint's %d (%s).", len(label_names), ", ".join(label_names), len(known), ", ".join(known),
+        )  # fmt: skip
+        return sources, label_names
+    names_seen = set(label_names)
+    for source in sources[1:]:  # the validation and test splits may hold classes the first one does not
+        if source is not None and is_named(source.label_names):
+            names_seen |= set(source.label_names)
+    unknown = sorted(names_seen - set(known))
+    if unknown:
+        advice = (
+            "pass --ignore_mismatched_sizes to train a new head for the data's classes"
+            if training_args.do_train
+            else "a classifier can only be evaluated on the classes it was trained on; fine-tune it on this data "
+            "with --do_train --ignore_mismatched_sizes first"
+        )
+        raise T.ArgumentError(
+            f"the data has classes {unknown} that the checkpoint {model_path} does not classify (its classes: "
+            f"{', '.join(known)}); {advice}."
+        )
+    logger.info(
+        "Mapping the data's classes to the checkpoint's by name (id2label of %s): %s.", model_path,
+        ", ".join(f"{name} -> {known.index(name)}" for name in label_names),
+    )  # fmt: skip
+    sources = load_sources(data_args, training_args, label_names=known)
+    train_source, eval_source, test_source = sources
+    if training_args.do_predict and test_source is None:
+        test_source = eval_source
+    return (train_source, eval_source, test_source), known
+
+
 def build_datasets(data_args, training_args, config, sources, label_names):
     """(train, eval, test) `VideoClipDataset`s (None where not needed) and the mixup / cutmix / smoothing."""
     train_source, eval_source, test_source = sources
@@ -400,10 +449,12 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     # ---------------------------------------------------------------- data sources, model, datasets
     sources, label_names = resolve_sources(data_args, training_args, synthetic)
     model_path = pretrained_path(model_args, synthetic)
+    sources, label_names = checkpoint_classes(model_args, model_path, data_args, training_args, sources, label_names)
     loaded = build_model_for_finetuning(
         model_path, label_names, config=scratch if model_path is None else None,
         drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         config_overrides=model_args.config_overrides if model_path is not None else None,
+        for_training=training_args.do_train,
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
     )  # fmt: skip
     model, config = loaded.model, loaded.model.config

@@ -35,6 +35,7 @@ from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
 from .training.errors import ArgumentError, NonFiniteLossError
+from .training.models import TRAINING_DTYPE, log_training_dtype
 
 
 logger = logging.getLogger(__name__)
@@ -71,12 +72,45 @@ def _label_maps(label_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _check_num_labels(found: int | None, wanted: int, where: str, ignore_mismatched_sizes: bool) -> None:
+def _check_num_labels(found: int | None, wanted: int, where: str, ignore_mismatched_sizes: bool, for_training: bool) -> None:
     if found is not None and found != wanted and not ignore_mismatched_sizes:
+        if not for_training:
+            raise ValueError(
+                f"{where} classifies {found} classes but the dataset has {wanted}: a classifier can only be evaluated "
+                f"on the classes it was trained on. Fine-tune it on this data first (--do_train)."
+            )
         raise ValueError(
             f"{where} classifies {found} classes but the dataset has {wanted}. Pass --ignore_mismatched_sizes "
             f"(ignore_mismatched_sizes=True) to re-initialise the classification head for {wanted} classes."
         )
+
+
+def checkpoint_label_names(model_name_or_path: str | os.PathLike | None, **hub_kwargs: Any) -> list[str] | None:
+    """The class names of a video-classification checkpoint in the order of its outputs (`config.id2label`), or `None`
+    where it is no classifier or its classes have no names (transformers' default `LABEL_<i>`). Evaluation and
+    further fine-tuning map the data's classes to these by name, as transformers' `run_glue.py` example does with
+    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning."""
+    if model_name_or_path is None:
+        return None
+    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
+    except OSError:
+        return None  # build_model_for_finetuning reports it
+    architectures = config_dict.get("architectures") or []
+    id2label = config_dict.get("id2label") or {}
+    if not any(name.endswith("ForVideoClassification") for name in architectures) or not id2label:
+        return None
+    names = [str(id2label.get(str(i), id2label.get(i))) for i in range(len(id2label))]
+    if names == [f"LABEL_{i}" for i in range(len(names))]:
+        return None
+    return names
+
+
+def is_named(label_names: Sequence[str]) -> bool:
+    """Whether `label_names` are real class names, not the ids `"0"`, `"1"`, ... that list files and integer label
+    columns get (those map to a checkpoint's classes by position)."""
+    return list(label_names) != [str(i) for i in range(len(label_names))]
 
 
 def _summarise_dropped(keys: Sequence[str]) -> str:
@@ -136,6 +170,7 @@ def build_model_for_finetuning(
     drop_path_rate: float = 0.1,
     ignore_mismatched_sizes: bool = False,
     config_overrides: str | None = None,
+    for_training: bool = True,
     **hub_kwargs: Any,
 ) -> LoadedModel:
     """
@@ -153,8 +188,10 @@ def build_model_for_finetuning(
     `drop_path_rate` sets stochastic depth (0.1 in the released recipe). `config_overrides` (`"num_frames=16"`,
     the format of `PretrainedConfig.update_from_string`) changes the checkpoint's config before its weights are
     loaded, as `from_pretrained(..., num_frames=16)` does: the fixed sinusoidal position table is rebuilt for the
-    new token count; a field that changes a weight's shape fails (unless `ignore_mismatched_sizes`). `hub_kwargs`
-    (`cache_dir`, `revision`, `token`) go to `from_pretrained`.
+    new token count; a field that changes a weight's shape fails (unless `ignore_mismatched_sizes`). The weights are
+    loaded in float32 whatever dtype the checkpoint stores (logged; mixed precision is autocast). `hub_kwargs`
+    (`cache_dir`, `revision`, `token`) go to `from_pretrained`. `for_training=False` (evaluation only) refuses
+    `ignore_mismatched_sizes`, which would evaluate a freshly initialised head.
 
     Raises:
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
@@ -163,6 +200,11 @@ def build_model_for_finetuning(
             checkpoint's weights.
     """
     labels = _label_maps(label_names)
+    if ignore_mismatched_sizes and not for_training:
+        raise ArgumentError(
+            "--ignore_mismatched_sizes re-initialises the classification head; without --do_train that head would be "
+            "evaluated untrained. Evaluate on the checkpoint's classes, or fine-tune with --do_train."
+        )
     if model_name_or_path is None:
         if config is None:
             raise ValueError("give model_name_or_path or a config to train from scratch")
@@ -180,10 +222,13 @@ def build_model_for_finetuning(
     is_classifier = any(name.endswith("ForVideoClassification") for name in architectures)
 
     changes = _config_changes(config_dict, model_type, config_overrides)
+    if model_type in ("adamae", "videomae"):
+        log_training_dtype(config_dict, str(model_name_or_path))
+        hub_kwargs["dtype"] = TRAINING_DTYPE
     if model_type == "adamae":
         pretraining = not is_classifier
         if not pretraining:
-            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes, for_training)
         overrides = {**changes, **labels, "drop_path_rate": drop_path_rate}
         if pretraining:
             overrides["use_mean_pooling"] = True
@@ -208,7 +253,7 @@ def build_model_for_finetuning(
         from transformers import VideoMAEForVideoClassification
 
         if is_classifier:
-            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes, for_training)
         with quiet_load_report(), _overrides_must_fit(changes, model_name_or_path):  # logged below, in one line
             videomae, info = VideoMAEForVideoClassification.from_pretrained(
                 model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
@@ -543,9 +588,11 @@ __all__ = [
     "build_compute_metrics",
     "build_model_for_finetuning",
     "check_training_arguments",
+    "checkpoint_label_names",
     "compute_video_metrics",
     "confusion_matrix",
     "format_results_table",
+    "is_named",
     "layer_decay_summary",
     "load_video_accuracy",
     "multiview_average",
