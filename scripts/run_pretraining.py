@@ -336,15 +336,35 @@ def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
     return optimizer, lr_scheduler, schedule
 
 
-def load_training_state(accelerator, args, resume_path: Path | None) -> T.TrainingState:
-    """The state of the checkpoint resumed from (model, optimiser, scheduler, RNGs loaded), or a fresh one."""
+def run_settings(args, accelerator, config, train_dataset, schedule: Schedule) -> dict:
+    """What defines the run's schedule, data order and position, and model: a resume must share all of it."""
+    sized = not isinstance(train_dataset, torch.utils.data.IterableDataset)
+    ignored = ("transformers_version", "dtype", "architectures", "attn_implementation")  # no effect on the weights
+    model_config = {k: v for k, v in config.to_dict().items() if k not in ignored and not k.startswith("_")}
+    return {
+        "num_processes": accelerator.num_processes, "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps, "total_batch_size": schedule.total_batch_size,
+        "learning_rate": schedule.learning_rate, "max_train_steps": schedule.max_train_steps,
+        "num_train_epochs": schedule.num_train_epochs, "num_warmup_steps": schedule.num_warmup_steps,
+        "weight_decay": args.weight_decay, "adam_betas": list(args.adam_betas), "seed": args.seed,
+        "dataset_size": len(train_dataset) if sized else None, "sampling_rate": args.sampling_rate,
+        "model_config": model_config,
+    }  # fmt: skip
+
+
+def load_training_state(accelerator, args, resume_path: Path | None, settings: dict) -> T.TrainingState:
+    """The state of the checkpoint resumed from (model, optimiser, scheduler, RNGs loaded) after checking that it
+    was saved with these `settings` ([`check_resume_settings`]), or a fresh one; it carries `settings` on."""
     if resume_path is not None:
+        state = T.TrainingState.load(resume_path)
+        T.check_resume_settings(state.settings, settings, resume_path)
         accelerator.print(f"Resuming from checkpoint {resume_path}")
         accelerator.load_state(str(resume_path))
-        return T.TrainingState.load(resume_path)
+        state.settings = settings
+        return state
     if args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
         logger.info("No checkpoint in %s yet: starting from scratch.", T.checkpoint_dir(args.output_dir))
-    return T.TrainingState()
+    return T.TrainingState(settings=settings)
 
 
 class Figures:
@@ -404,7 +424,7 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
     nonfinite_skipped = 0
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
-        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch)
+        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch, state.settings)
         return T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
 
     try:
@@ -577,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         accelerator.init_trackers("adamae_pretraining", config=T.tracker_config(args))
 
     # ------------------------------------------------------------------ resume, train
-    state = load_training_state(accelerator, args, resume_path)
+    state = load_training_state(accelerator, args, resume_path,
+                                run_settings(args, accelerator, config, train_dataset, schedule))  # fmt: skip
     with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
         figures = Figures(*focus_clips(args, config, visual_dataset))
     log_run_start(args, config, model, train_dataset, data_description, schedule)

@@ -165,3 +165,47 @@ def test_bf16_finetuning_keeps_float32_master_weights(bf16_pretrained, data_synt
     changed = (after[key] != before[key].float()).float().mean().item()
     assert changed > 0.9, f"only {changed:.1%} of {key} changed in 3 steps"
     assert "stores its weights in bfloat16: they are loaded in float32" in caplog.text
+
+
+# ----------------------------------------------------------------------------- resuming with other settings
+def pretrain(data: Path, out: Path, *extra: str) -> int:
+    script = load_script("run_pretraining")
+    reset_accelerate()
+    try:
+        return script.main(["--train_dir", str(data), "--config_overrides", ",".join(f"{k}={v}" for k, v in PRETRAINING_TINY.items()),
+                            "--sampling_rate", "1", "--dataloader_num_workers", "0", "--disable_tqdm",
+                            "--num_visualizations", "0", "--output_dir", str(out), *extra])  # fmt: skip
+    finally:
+        reset_accelerate()
+
+
+def test_resume_with_other_settings_is_refused(data_synthetic_dir, tmp_path):
+    import json
+    import shutil
+
+    from adamae_hf.training import ArgumentError, TrainingState
+
+    out = tmp_path / "run"
+    common = ["--checkpointing_steps", "1", "--max_train_steps", "2"]
+    assert pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "2", *common) == 0
+    shutil.rmtree(out / "checkpoints" / "step_2")  # as if stopped after step 1
+    saved = TrainingState.load(out / "checkpoints" / "step_1").settings
+    assert saved["num_processes"] == 1 and saved["per_device_train_batch_size"] == 2 and saved["dataset_size"] == 12
+    # batch 2 resumed at batch 4 (its lr, steps per epoch and position in the epoch all differ)
+    with pytest.raises(ArgumentError, match=r"per_device_train_batch_size: 2 -> 4.*learning_rate.*--overwrite_output_dir"):
+        pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "4", "--resume_from_checkpoint", *common)
+    # a 2-process run's checkpoint resumed by one process
+    state_file = out / "checkpoints" / "step_1" / "training_state.json"
+    state = json.loads(state_file.read_text())
+    state["settings"].update(num_processes=2, total_batch_size=4)
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ArgumentError, match=r"num_processes: 2 -> 1; total_batch_size: 4 -> 2"):
+        pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "2", "--resume_from_checkpoint", *common)
+    # another model config (a changed mask ratio trains another model)
+    state["settings"].update(num_processes=1, total_batch_size=2)
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ArgumentError, match=r"model_config.mask_ratio: 0.9 -> 0.8"):
+        pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "2", "--resume_from_checkpoint", "--mask_ratio", "0.8", *common)
+    # the same settings resume
+    assert pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "2", "--resume_from_checkpoint", *common) == 0
+    assert TrainingState.load(out / "checkpoints" / "step_2").completed_steps == 2
