@@ -440,12 +440,15 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
             sums = torch.zeros(3, dtype=torch.float64)
             accumulated = torch.zeros(3, device=accelerator.device)
             micro_batches, epoch_updates, finite_updates = 0, 0, 0
+            in_gradients = 0  # micro-batches whose gradients the parameters hold (since the last step or skip)
             for batch in loader:
                 with accelerator.accumulate(model):
+                    in_gradients += 1
                     losses = training_step(accelerator, args, model, optimizer, lr_scheduler, batch,
-                                           where=(completed_steps + 1, epoch, step_in_epoch))  # fmt: skip
+                                           where=(completed_steps + 1, epoch, step_in_epoch), in_gradients=in_gradients)  # fmt: skip
                     if losses is None:
                         nonfinite_skipped += 1
+                        in_gradients = 0
                     else:
                         accumulated += losses
                         micro_batches += 1
@@ -469,7 +472,7 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
                         accelerator.log({f"train/{k}": v for k, v in last_logs.items()} | {"train/epoch": epoch},
                                         step=completed_steps)  # fmt: skip
                 accumulated.zero_()
-                micro_batches = 0
+                micro_batches = in_gradients = 0
 
                 stop = torch.tensor([float(stopper.requested)], device=accelerator.device)
                 stop_requested = accelerator.reduce(stop, reduction="sum").item() > 0
@@ -502,10 +505,16 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
     return LoopResult(completed_steps, last_logs)
 
 
-def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int]):
+def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int],
+                  in_gradients: int = 1):  # fmt: skip
     """Forward, backward and (when gradients sync) the optimiser step of one batch, inside `accelerator.accumulate`.
     Returns the process-mean `(total, reconstruction, sampling)` losses, or `None` where they were not finite and
-    `--on_nonfinite_loss skip` dropped the batch's gradients; raises `NonFiniteLossError` for `stop`."""
+    `--on_nonfinite_loss skip` dropped the batch's gradients; raises `NonFiniteLossError` for `stop`.
+
+    `in_gradients` counts the micro-batches whose gradients the parameters hold with this one. `accelerator.backward`
+    divides every loss by `gradient_accumulation_steps`; where an update has fewer micro-batches (an epoch that ends
+    inside an accumulation cycle, or a cycle after a skipped batch), its gradients are rescaled to the mean over the
+    micro-batches it has, as transformers' Trainer does (its `current_gradient_accumulation_steps`, PR #39659)."""
     outputs = model(batch["pixel_values"])
     sampling = outputs.sampling_loss if outputs.sampling_loss is not None else torch.zeros_like(outputs.loss)
     losses = torch.stack([outputs.loss.detach(), outputs.reconstruction_loss.detach(), sampling.detach()]).float()
@@ -521,6 +530,11 @@ def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, wher
         optimizer.zero_grad(set_to_none=True)
         return None
     accelerator.backward(outputs.loss)
+    if accelerator.sync_gradients and 0 < in_gradients < accelerator.gradient_accumulation_steps:
+        scale = accelerator.gradient_accumulation_steps / in_gradients
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter.grad.mul_(scale)
     if accelerator.sync_gradients and args.max_grad_norm > 0:
         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
     optimizer.step()

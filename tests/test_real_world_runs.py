@@ -209,3 +209,55 @@ def test_resume_with_other_settings_is_refused(data_synthetic_dir, tmp_path):
     # the same settings resume
     assert pretrain(data_synthetic_dir, out, "--per_device_train_batch_size", "2", "--resume_from_checkpoint", *common) == 0
     assert TrainingState.load(out / "checkpoints" / "step_2").completed_steps == 2
+
+
+# ----------------------------------------------------------------------------- accumulation at the end of an epoch
+class _LinearLoss(torch.nn.Module):
+    """loss = mean((x . w - 1)^2) over the batch: a model whose gradient is known in closed form."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.linspace(-1, 1, dim))
+
+    def forward(self, pixel_values):
+        from types import SimpleNamespace
+
+        loss = ((pixel_values @ self.w - 1) ** 2).mean()
+        return SimpleNamespace(loss=loss, reconstruction_loss=loss, sampling_loss=None)
+
+
+def test_last_accumulation_cycle_of_an_epoch_is_the_mean_gradient(tmp_path):
+    """6 micro-batches, accumulation 4: the second update (2 micro-batches) is a step along their mean gradient."""
+    import argparse
+
+    from accelerate import Accelerator
+
+    from adamae_hf.training import TrainingState
+
+    script = load_script("run_pretraining")
+    reset_accelerate()
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    dataset = [{"pixel_values": row} for row in x]
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=4)
+    model = _LinearLoss(5)
+    w0 = model.w.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=lambda items: {"pixel_values": torch.stack([i["pixel_values"] for i in items])})
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    args = argparse.Namespace(checkpointing_steps=None, disable_tqdm=True, with_tracking=False, logging_steps=1,
+                              visualize_every=None, on_nonfinite_loss="stop", max_grad_norm=0.0, output_dir=str(tmp_path))  # fmt: skip
+    schedule = script.Schedule(4, 0.1, max_train_steps=2, num_train_epochs=1, num_warmup_steps=0)
+    try:
+        result = script.train(accelerator, args, model, optimizer, scheduler, loader, dataset, schedule, TrainingState(), None)
+    finally:
+        reset_accelerate()
+    assert result.completed_steps == 2
+
+    def mean_gradient(w, rows):
+        return (2 * (rows @ w - 1)[:, None] * rows).mean(0)
+
+    w1 = w0 - 0.1 * mean_gradient(w0, x[:4])
+    w2 = w1 - 0.1 * mean_gradient(w1, x[4:])
+    torch.testing.assert_close(accelerator.unwrap_model(model).w.detach(), w2)
