@@ -261,3 +261,40 @@ def test_last_accumulation_cycle_of_an_epoch_is_the_mean_gradient(tmp_path):
     w1 = w0 - 0.1 * mean_gradient(w0, x[:4])
     w2 = w1 - 0.1 * mean_gradient(w1, x[4:])
     torch.testing.assert_close(accelerator.unwrap_model(model).w.detach(), w2)
+
+
+# ----------------------------------------------------------------------------- evaluation loss of several processes
+def test_two_process_evaluation_loss_counts_each_video_once(data_synthetic_dir, tmp_path):
+    """8 videos, 2 processes x batch 3: the last batch is padded with a repeated video, which the loss must not
+    count (as accuracy does not): the 2-process eval_loss equals the 1-process one."""
+    import json
+    import os
+    import subprocess
+
+    names = sorted(p.name for p in (data_synthetic_dir / "validation").iterdir() if p.is_dir())
+    torch.manual_seed(0)
+    config = preset_config("tiny", **TINY, use_mean_pooling=True, id2label=dict(enumerate(names)),
+                           label2id={n: i for i, n in enumerate(names)}, architectures=["AdaMAEForVideoClassification"])  # fmt: skip
+    model = AdaMAEForVideoClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.normal_(0, 2.0)  # clearly different losses per video
+    model.save_pretrained(tmp_path / "model")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "run_finetuning.py"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OMP_NUM_THREADS="1")
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    argv = ["--model_name_or_path", str(tmp_path / "model"), "--validation_dir", str(data_synthetic_dir / "validation"),
+            "--do_eval", "--use_cpu", "True", *EVAL_ARGS, "--per_device_eval_batch_size", "3"]  # fmt: skip
+    launchers = {
+        1: [sys.executable, str(script)],
+        2: [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29531", str(script)],
+    }  # fmt: skip
+    results = {}
+    for processes, launcher in launchers.items():
+        out = tmp_path / f"eval{processes}"
+        run = subprocess.run([*launcher, *argv, "--output_dir", str(out)], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        results[processes] = json.loads((out / "eval_results.json").read_text())
+    assert results[1]["eval_videos"] == results[2]["eval_videos"] == 8
+    assert results[1]["eval_top1"] == results[2]["eval_top1"]
+    assert results[2]["eval_loss"] == pytest.approx(results[1]["eval_loss"], rel=1e-5), results

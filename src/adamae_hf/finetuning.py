@@ -522,15 +522,17 @@ class VideoClassificationTrainer(Trainer):
         logits = logits.view(batch, views, -1)
         if readable is None:
             readable = torch.ones(batch, dtype=torch.bool, device=logits.device)
-        loss = None
-        if labels is not None and readable.any():
-            probabilities = multiview_average(logits[readable])
-            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels[readable].long()).detach()
         if prediction_loss_only:
+            loss = None
+            if labels is not None and readable.any():
+                loss = multiview_loss(multiview_average(logits[readable]), labels[readable])
             return loss, None, None
         if video_index is None:
             video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
-        return loss, (logits, video_index, readable.long()), labels  # integers gather on every backend
+        # No batch loss: the Trainer would average it over the batches of every process, with the videos that
+        # `gather_for_metrics` drops (the duplicates that pad the last batches of several processes) and the
+        # unreadable ones. `compute_metrics` computes it per video from what it receives (`multiview_loss`).
+        return None, (logits, video_index, readable.long()), labels  # integers gather on every backend
 
 
 @dataclass
@@ -558,15 +560,28 @@ def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
     return VideoPredictions(probabilities, references, video_index[readable], video_index[~readable])
 
 
+def multiview_loss(probabilities: torch.Tensor | np.ndarray, references: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """The evaluation loss: the mean over videos of the negative log of the multi-view averaged probability of the
+    true class (`probabilities` `(N, C)` from [`multiview_average`], `references` `(N,)` class ids)."""
+    probabilities = torch.as_tensor(probabilities).float()
+    references = torch.as_tensor(references, device=probabilities.device).long()
+    return F.nll_loss(probabilities.clamp_min(1e-12).log(), references).detach()
+
+
 def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
-    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`]."""
+    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`] and
+    the loss ([`multiview_loss`]) over the readable videos, each counted once (`gather_for_metrics` has dropped the
+    duplicates that pad the last batches of several processes): the Trainer logs it as `eval_loss`."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         result = readable_predictions(prediction.predictions, prediction.label_ids)
         counts = {"videos": len(result.video_index), "unreadable_videos": len(result.unreadable_index)}
         if not len(result.video_index):
             return counts
-        return {**compute_video_metrics(result.probabilities, result.references, label_names, top_k), **counts}
+        metrics = compute_video_metrics(result.probabilities, result.references, label_names, top_k)
+        if result.references is not None:
+            metrics["loss"] = multiview_loss(result.probabilities, result.references).item()
+        return {**metrics, **counts}
 
     return compute_metrics
 
@@ -596,6 +611,7 @@ __all__ = [
     "layer_decay_summary",
     "load_video_accuracy",
     "multiview_average",
+    "multiview_loss",
     "plot_confusion_matrix",
     "readable_predictions",
     "save_json",
