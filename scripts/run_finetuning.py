@@ -118,6 +118,7 @@ class DataTrainingArguments:
     video_column_name: str = T.shared_field("video_column_name", "video")
     label_column_name: str = field(default="label", metadata={"help": "Column of the labels (--dataset_name)."})
     streaming: bool = T.shared_field("streaming", False)
+    shuffle_buffer_size: int = T.shared_field("shuffle_buffer_size", 1000)
     sampling_rate: int | None = field(
         default=None, metadata={"help": "Temporal stride between the sampled frames (default 4; 2 on the synthetic data)."}
     )
@@ -193,12 +194,13 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     maps its classes by name to `label_names` where given (a checkpoint's classes), else to the first split's."""
     common = dict(video_column_name=data_args.video_column_name, label_column_name=data_args.label_column_name)
     if data_args.dataset_name:
-        def hub(split, label_names=None):
+        def hub(split, label_names=None, **shuffle):
             return load_video_source(
                 dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name, split=split,
-                streaming=data_args.streaming, label_names=label_names, **common,
+                streaming=data_args.streaming, label_names=label_names, **shuffle, **common,
             )  # fmt: skip
-        train = hub(data_args.train_split_name, label_names) if training_args.do_train else None
+        shuffle = dict(shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed)
+        train = hub(data_args.train_split_name, label_names, **shuffle) if training_args.do_train else None
         names = train.label_names if train is not None else label_names
         validation = hub(data_args.validation_split_name, names)
         names = names or validation.label_names
@@ -299,7 +301,7 @@ def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: 
         test_source = eval_source
         if test_source is None:
             raise ValueError("--do_predict needs a test or validation split.")
-    label_names = (train_source or eval_source or test_source).label_names
+    label_names = next(s for s in (train_source, eval_source, test_source) if s is not None).label_names
     logger.info("%d classes: %s", len(label_names), ", ".join(label_names[:20]) + (" ..." if len(label_names) > 20 else ""))
     return (train_source, eval_source, test_source), label_names
 
@@ -496,7 +498,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval and training_args.should_log:
         print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
-              f"{int(results.get('eval_videos', len(eval_dataset)))} videos"
+              f"{int(results.get('eval_videos', 0))} videos"
               + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
               + "):")  # fmt: skip
         print(format_results_table(results, label_names))

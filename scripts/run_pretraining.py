@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--label_column_name", default=None,
                       help="pre-training ignores labels; name the column only to keep it (default: none read)")  # fmt: skip
     T.add_shared_option(data, "streaming", False)
+    T.add_shared_option(data, "shuffle_buffer_size", 1000)
     T.add_shared_option(data, "on_bad_video", "raise")
     data.add_argument("--num_frames", type=int, help="frames per clip (default: the model config's)")
     data.add_argument("--sampling_rate", type=int, help=T.recipe_help("sampling_rate", "temporal stride; use 4 for K400"))
@@ -157,7 +158,7 @@ def build_train_dataset(args, config):
             dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
             list_file=args.train_list, data_root=args.data_root, split=args.train_split_name,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
-            streaming=args.streaming,
+            streaming=args.streaming, shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
         )  # fmt: skip
     transform = PretrainingTransform(
         config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip

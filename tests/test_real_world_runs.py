@@ -298,3 +298,32 @@ def test_two_process_evaluation_loss_counts_each_video_once(data_synthetic_dir, 
     assert results[1]["eval_videos"] == results[2]["eval_videos"] == 8
     assert results[1]["eval_top1"] == results[2]["eval_top1"]
     assert results[2]["eval_loss"] == pytest.approx(results[1]["eval_loss"], rel=1e-5), results
+
+
+# ----------------------------------------------------------------------------- streaming
+def test_streaming_finetuning_trains_and_evaluates(data_synthetic_dir, tmp_path):
+    """The README's `--dataset_name ... --streaming` run: it stopped before training with a TypeError."""
+    results = run_finetuning.main([
+        "--dataset_name", str(data_synthetic_dir), "--streaming", "--do_train", "--do_eval", "--max_steps", "2",
+        "--from_scratch", "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()),
+        "--per_device_train_batch_size", "2", "--no_rand_augment", "--output_dir", str(tmp_path / "out"), *EVAL_ARGS,
+    ])  # fmt: skip
+    assert results["epoch"] > 0 and np.isfinite(results["train_loss"]) and results["eval_videos"] == 8, results
+
+
+def test_streaming_source_is_shuffled_anew_every_epoch(data_synthetic_dir):
+    from adamae_hf.data import StreamingVideoClipDataset, load_video_source
+
+    def order(epoch, **shuffle):
+        source = load_video_source(dataset_name=str(data_synthetic_dir), split="train", streaming=True, **shuffle)
+        dataset = StreamingVideoClipDataset(source, num_frames=16, sampling_rate=1, transform=None)
+        dataset.set_epoch(epoch)  # as the Trainer / the pre-training loop do before each epoch
+        return [Path(sample.name).name for sample in dataset.source], [sample.label for sample in dataset.source]
+
+    names, labels = order(0)
+    assert labels == sorted(labels)  # unshuffled: class by class
+    first, first_labels = order(0, shuffle_buffer_size=100, seed=0)
+    second, _ = order(1, shuffle_buffer_size=100, seed=0)
+    assert sorted(first) == sorted(second) == sorted(names) and len(first) == 12
+    assert first_labels != sorted(first_labels) and first != second
+    assert order(0, shuffle_buffer_size=100, seed=0)[0] == first  # seeded: reproducible

@@ -57,6 +57,11 @@ class VideoSource:
     def __iter__(self) -> Iterator[VideoSample]:
         return iter(self.samples)
 
+    def set_epoch(self, epoch: int) -> None:
+        """A streaming source reshuffles with ``seed + epoch`` (``datasets.IterableDataset.set_epoch``)."""
+        if hasattr(self.samples, "set_epoch"):
+            self.samples.set_epoch(epoch)
+
 
 def _check_label_names(found: list[str], label_names: Sequence[str] | None, where: str) -> list[str]:
     if label_names is None:
@@ -225,6 +230,9 @@ class _MappedIterable(Iterable):
     def __iter__(self) -> Iterator[VideoSample]:
         return map(self.fn, self.dataset)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
 
 def load_video_source(
     *,
@@ -238,6 +246,8 @@ def load_video_source(
     label_column_name: str | None = "label",
     streaming: bool = False,
     label_names: Sequence[str] | None = None,
+    shuffle_buffer_size: int = 0,
+    seed: int = 0,
 ) -> VideoSource:
     """Build a :class:`VideoSource` from exactly one of:
 
@@ -246,6 +256,10 @@ def load_video_source(
       ``data_dir`` also works);
     - ``data_dir``: a folder ``data_dir[/<split>]/<class>/<video>``;
     - ``list_file``: ``<path> <label>`` lines, paths relative to ``data_root``.
+
+    A streaming dataset with ``shuffle_buffer_size > 0`` is shuffled as ``datasets`` does it,
+    ``IterableDataset.shuffle(seed, buffer_size)`` (shard order and a buffer of examples), with another order each
+    epoch after :meth:`VideoSource.set_epoch` (the training datasets call it from their ``set_epoch``).
 
     Raises:
         ValueError: not exactly one source, or a missing column (the message lists the dataset's columns).
@@ -269,6 +283,8 @@ def load_video_source(
                 dataset_name, dataset_config_name, data_dir=os.fspath(data_dir) if data_dir else None, split=split,
                 streaming=streaming,
             )
+        if streaming and shuffle_buffer_size > 0:
+            dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
         return hf_dataset_source(dataset, video_column_name, label_column_name, label_names)
     if streaming:
         raise ValueError("streaming=True applies to dataset_name sources only")
