@@ -44,12 +44,15 @@ from adamae_hf.data import (
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
+    RunSettingsCallback,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
+    check_finetuning_resume,
     check_training_arguments,
     checkpoint_label_names,
     confusion_matrix,
+    finetuning_run_settings,
     format_results_table,
     is_named,
     plot_confusion_matrix,
@@ -465,6 +468,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     # ---------------------------------------------------------------- trainer
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
+    settings = finetuning_run_settings(training_args, train_dataset, label_names, model_args.layer_decay)
     trainer = VideoClassificationTrainer(
         model=model,
         args=training_args,
@@ -475,11 +479,13 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         layer_decay=model_args.layer_decay,
         mixup=mixup,
         on_nonfinite_loss=training_args.on_nonfinite_loss,
+        callbacks=[RunSettingsCallback(settings)],
     )
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}
 
     if training_args.do_train:
+        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         build_processor(config.image_size).save_pretrained(output_dir)

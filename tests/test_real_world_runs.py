@@ -327,3 +327,24 @@ def test_streaming_source_is_shuffled_anew_every_epoch(data_synthetic_dir):
     assert sorted(first) == sorted(second) == sorted(names) and len(first) == 12
     assert first_labels != sorted(first_labels) and first != second
     assert order(0, shuffle_buffer_size=100, seed=0)[0] == first  # seeded: reproducible
+
+
+def test_finetuning_resume_with_other_settings_is_refused(data_synthetic_dir, tmp_path):
+    from adamae_hf.training import ArgumentError
+
+    out = tmp_path / "ft"
+
+    def finetune(batch: str, *extra: str):
+        return run_finetuning.main([
+            "--train_dir", str(data_synthetic_dir), "--do_train", "--max_steps", "2", "--from_scratch",
+            "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()), "--per_device_train_batch_size", batch,
+            "--no_rand_augment", "--output_dir", str(out), *EVAL_ARGS, "--save_strategy", "steps", "--save_steps", "1",
+            *extra,
+        ])  # fmt: skip
+
+    finetune("4")
+    assert (out / "checkpoint-1" / "run_settings.json").is_file()
+    with pytest.raises(ArgumentError, match=r"per_device_train_batch_size: 4 -> 2.*run_settings.json"):
+        finetune("2", "--resume_from_checkpoint", str(out / "checkpoint-1"))
+    results = finetune("4", "--resume_from_checkpoint", str(out / "checkpoint-1"))
+    assert np.isfinite(results["train_loss"])

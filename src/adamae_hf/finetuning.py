@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, PretrainedConfig, Trainer
+from transformers import EvalPrediction, PretrainedConfig, Trainer, TrainerCallback
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
+from .training.checkpointing import check_resume_settings
 from .training.errors import ArgumentError, NonFiniteLossError
 from .training.models import TRAINING_DTYPE, log_training_dtype
 
@@ -535,6 +536,44 @@ class VideoClassificationTrainer(Trainer):
         return None, (logits, video_index, readable.long()), labels  # integers gather on every backend
 
 
+RUN_SETTINGS_NAME = "run_settings.json"
+
+
+def finetuning_run_settings(args, train_dataset, label_names: Sequence[str], layer_decay: float | None) -> dict[str, Any]:
+    """What defines a fine-tuning run's schedule, data order and position and classes: a resume must share it."""
+    names = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "num_train_epochs",
+             "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed")  # fmt: skip
+    settings = {"world_size": args.world_size, **{name: getattr(args, name) for name in names}}
+    settings["lr_scheduler_type"] = str(getattr(settings["lr_scheduler_type"], "value", settings["lr_scheduler_type"]))
+    try:
+        settings["dataset_size"] = len(train_dataset)
+    except TypeError:  # a stream
+        settings["dataset_size"] = None
+    return {**settings, "layer_decay": layer_decay, "label_names": list(label_names)}
+
+
+class RunSettingsCallback(TrainerCallback):
+    """Writes the run's settings ([`finetuning_run_settings`]) into every checkpoint the `Trainer` saves
+    (`checkpoint-<step>/run_settings.json`), for [`check_finetuning_resume`]."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = settings
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            save_json(folder / RUN_SETTINGS_NAME, self.settings)
+
+
+def check_finetuning_resume(checkpoint: str | os.PathLike | None, settings: dict[str, Any]) -> None:
+    """Refuse (an [`ArgumentError`] listing what differs) to resume a `Trainer` checkpoint saved with other
+    settings; a checkpoint without `run_settings.json` (another trainer's) is not checked."""
+    if checkpoint is None or not Path(checkpoint, RUN_SETTINGS_NAME).is_file():
+        return
+    saved = json.loads(Path(checkpoint, RUN_SETTINGS_NAME).read_text())
+    check_resume_settings(saved, settings, checkpoint, RUN_SETTINGS_NAME)
+
+
 @dataclass
 class VideoPredictions:
     """Per-video results of a multi-view prediction, readable videos only (see [`readable_predictions`])."""
@@ -599,13 +638,17 @@ def save_json(path: str | os.PathLike, data: Any) -> None:
 __all__ = [
     "LoadedModel",
     "VideoPredictions",
+    "RUN_SETTINGS_NAME",
+    "RunSettingsCallback",
     "VideoClassificationTrainer",
     "build_compute_metrics",
+    "check_finetuning_resume",
     "build_model_for_finetuning",
     "check_training_arguments",
     "checkpoint_label_names",
     "compute_video_metrics",
     "confusion_matrix",
+    "finetuning_run_settings",
     "format_results_table",
     "is_named",
     "layer_decay_summary",

@@ -57,7 +57,9 @@ class TrainingState:
         return cls(**json.loads(path.read_text()))
 
 
-def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], checkpoint: str | os.PathLike) -> None:
+def check_resume_settings(
+    saved: dict[str, Any], current: dict[str, Any], checkpoint: str | os.PathLike, settings_file: str = TRAINING_STATE_NAME
+) -> None:
     """Refuse to resume from `checkpoint` where a setting of the run that saved it differs now.
 
     A resume continues the same run: the optimiser, the lr scheduler and the position in the epoch are restored as
@@ -84,7 +86,7 @@ def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], checkp
         raise ArgumentError(
             f"cannot resume from {checkpoint}: the run that saved it had other settings ({'; '.join(differ)}). A "
             f"resume continues that run's schedule and data order: resume with its settings (in "
-            f"{Path(checkpoint) / TRAINING_STATE_NAME}), or start a new run (another --output_dir, or "
+            f"{Path(checkpoint) / settings_file}), or start a new run (another --output_dir, or "
             "--overwrite_output_dir)."
         )
 
