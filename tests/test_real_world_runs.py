@@ -348,3 +348,20 @@ def test_finetuning_resume_with_other_settings_is_refused(data_synthetic_dir, tm
         finetune("2", "--resume_from_checkpoint", str(out / "checkpoint-1"))
     results = finetune("4", "--resume_from_checkpoint", str(out / "checkpoint-1"))
     assert np.isfinite(results["train_loss"])
+
+
+def test_training_from_a_classifier_keeps_or_replaces_its_classes_by_name(tmp_path):
+    checkpoint = colour_classifier(tmp_path / "model", {0: "red", 1: "blue"})
+    train = ["--do_train", "--max_steps", "1", "--per_device_train_batch_size", "2", "--no_rand_augment", "--mixup", "0",
+             "--cutmix", "0", "--learning_rate", "1e-6", *EVAL_ARGS]  # fmt: skip
+    # the checkpoint's classes in another folder order: trained on as the checkpoint's ids
+    data = colour_videos(tmp_path / "train", ["blue", "red"], per_class=1)
+    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(data), "--output_dir", str(tmp_path / "a"), *train])
+    assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "a").config.id2label == {0: "red", 1: "blue"}
+    # a class the checkpoint does not know: refused, or a new head with --ignore_mismatched_sizes
+    other = colour_videos(tmp_path / "other", ["green", "red"], per_class=1)
+    with pytest.raises(ValueError, match=r"classes \['green'\].*pass --ignore_mismatched_sizes to train a new head"):
+        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(other), "--output_dir", str(tmp_path / "b"), *train])
+    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(other), "--ignore_mismatched_sizes",
+                         "--output_dir", str(tmp_path / "b"), *train])  # fmt: skip
+    assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "b").config.id2label == {0: "green", 1: "red"}
