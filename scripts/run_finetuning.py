@@ -38,9 +38,9 @@ from adamae_hf.data import (
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
-    build_processor,
     collate_finetuning,
     load_video_source,
+    save_processor,
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
@@ -133,6 +133,7 @@ class DataTrainingArguments:
     rand_augment: bool = field(default=True, metadata={"help": "RandAugment m9 n2 mstd0.5, one draw per clip."})
     random_erasing: float = field(default=0.25, metadata={"help": "Random erasing probability."})
     min_crop_scale: float = T.shared_field("min_crop_scale", 0.08)
+    num_sample: int = T.shared_field("num_sample", 1, " (default: 1, VideoMAE's recipe)")
     mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (0 disables)."})
     cutmix: float = field(default=1.0, metadata={"help": "Cutmix alpha (0 disables)."})
     mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch."})
@@ -383,13 +384,15 @@ def build_datasets(data_args, training_args, config, sources, label_names):
             config.image_size, rand_augment=data_args.rand_augment, random_erasing=data_args.random_erasing,
             horizontal_flip=data_args.horizontal_flip, scale=(data_args.min_crop_scale, 1.0),
         )  # fmt: skip
-        train_dataset = VideoClipDataset(train_source, transform=transform, mode="train", **common)
+        train_dataset = VideoClipDataset.from_source(
+            train_source, transform=transform, mode="train", num_sample=data_args.num_sample, **common
+        )
     eval_transform = EvalTransform(config.image_size, num_crops=data_args.test_num_crops)
     eval_kwargs = dict(transform=eval_transform, mode="eval", num_clips=data_args.test_num_clips, **common)
     if eval_source is not None and (training_args.do_eval or training_args.eval_strategy != "no"):
-        eval_dataset = VideoClipDataset(eval_source, **eval_kwargs)
+        eval_dataset = VideoClipDataset.from_source(eval_source, **eval_kwargs)
     if training_args.do_predict:
-        test_dataset = eval_dataset if test_source is eval_source and eval_dataset is not None else VideoClipDataset(test_source, **eval_kwargs)
+        test_dataset = eval_dataset if test_source is eval_source and eval_dataset is not None else VideoClipDataset.from_source(test_source, **eval_kwargs)
     mixup = None
     if data_args.mixup > 0 or data_args.cutmix > 0 or training_args.label_smoothing_factor > 0:
         mixup = MixupCutmix(
@@ -443,6 +446,11 @@ def push_with_model_card(training_args, data_args, results, config, model_path, 
 def main(args: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(args)
     check_training_arguments(training_args)
+    if data_args.num_sample < 1 or training_args.per_device_train_batch_size % data_args.num_sample:
+        raise ValueError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
+                         f"({training_args.per_device_train_batch_size}): each video read gives num_sample clips")  # fmt: skip
+    # the batch size counts clips: the DataLoader reads per_device_train_batch_size / num_sample videos per batch
+    training_args.per_device_train_batch_size //= data_args.num_sample
     if model_args.from_scratch and model_args.model_name_or_path:
         raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
@@ -488,7 +496,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         check_finetuning_resume(training_args.resume_from_checkpoint, settings)
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
-        build_processor(config.image_size).save_pretrained(output_dir)
+        save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()

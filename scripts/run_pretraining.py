@@ -21,6 +21,7 @@ command plus `--resume_from_checkpoint latest`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -41,11 +42,14 @@ from transformers import get_cosine_schedule_with_warmup
 from adamae_hf import training as T
 from adamae_hf.configuration_adamae import MASK_TYPES
 from adamae_hf.data import (
+    PretrainingAugmentation,
     PretrainingTransform,
     VideoClipDataset,
-    build_processor,
     collate_pretraining,
+    device_frame_size,
     load_video_source,
+    mix_seed,
+    save_processor,
     synthetic_dataset_dir,
 )
 from adamae_hf.optimization import build_adamw
@@ -78,6 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--image_size", type=int, help="crop size (default: the model config's)")
     T.add_shared_option(data, "min_crop_scale", 0.5)
     T.add_shared_option(data, "horizontal_flip", False)
+    T.add_shared_option(data, "num_sample", 1, " (default: 1, the released recipe)")
+    data.add_argument("--augment_on_device", action="store_true",
+                      help="DataLoader workers deliver uint8 clips resized at decode time; the random resized crop, "
+                      "flip and normalisation run batched on the training device in the step (the same distributions)")  # fmt: skip
     data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default: 8)")
     data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default: 256)")
     data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default: 64)")
@@ -158,22 +166,23 @@ def build_train_dataset(args, config):
             dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name, data_dir=args.train_dir,
             list_file=args.train_list, data_root=args.data_root, split=args.train_split_name,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
-            streaming=args.streaming, shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
+            streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
+            shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
         )  # fmt: skip
     transform = PretrainingTransform(
         config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
     )
-    dataset = VideoClipDataset(
-        source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, transform=transform,
-        on_bad_video=args.on_bad_video, seed=args.seed,
+    # --augment_on_device: uint8 clips resized at decode time, augmented in the step (`training_step`)
+    on_device = dict(transform=None, frame_size=device_frame_size(config.image_size))
+    dataset = VideoClipDataset.from_source(
+        source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, on_bad_video=args.on_bad_video,
+        seed=args.seed, num_sample=args.num_sample, **(on_device if args.augment_on_device else {"transform": transform}),
     )  # fmt: skip
-    visual = VideoClipDataset(
+    visual = VideoClipDataset.from_source(
         source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, mode="eval",
         transform=T.visualization_transform(config.image_size), on_bad_video="skip", seed=args.seed,
     )  # fmt: skip
-    if source.streaming:
-        return dataset, visual, str(source.description)
-    return T.SeededClipDataset(dataset, seed=args.seed), visual, str(source.description)
+    return dataset, visual, str(source.description)
 
 
 def visualization_batch(dataset, count: int) -> torch.Tensor | None:
@@ -279,14 +288,15 @@ def build_accelerator(args) -> Accelerator:
 def build_dataloader(args, train_dataset, num_processes: int) -> DataLoader:
     """Shuffled, seeded batches; workers that leave signals to the main process (`adamae_hf.training.processes`)."""
     streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)
-    if not streaming and len(train_dataset) < args.per_device_train_batch_size * num_processes:
+    videos_per_batch = args.per_device_train_batch_size // args.num_sample  # each video read gives num_sample clips
+    if not streaming and len(train_dataset) < videos_per_batch * num_processes:
         raise T.ArgumentError(
-            f"the dataset has {len(train_dataset)} clips, fewer than one batch of "
-            f"{args.per_device_train_batch_size} x {num_processes} processes"
+            f"the dataset has {len(train_dataset)} videos, fewer than one batch of "
+            f"{videos_per_batch} x {num_processes} processes"
         )
     return DataLoader(
         train_dataset,
-        batch_size=args.per_device_train_batch_size,
+        batch_size=videos_per_batch,
         # Accelerate's seedable sampler (`use_seedable_sampler=True` in the Accelerator) draws each epoch's order
         # from data_seed + epoch: every process draws the same order and shards it, and a resumed run sees the order
         # of the run it continues (`skip_first_batches` keeps the epoch).
@@ -516,7 +526,13 @@ def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, wher
     divides every loss by `gradient_accumulation_steps`; where an update has fewer micro-batches (an epoch that ends
     inside an accumulation cycle, or a cycle after a skipped batch), its gradients are rescaled to the mean over the
     micro-batches it has, as transformers' Trainer does (its `current_gradient_accumulation_steps`, PR #39659)."""
-    outputs = model(batch["pixel_values"])
+    pixel_values = batch["pixel_values"]
+    if args.augment_on_device:  # crops, flips and normalises on the device; draws seeded by (seed, process, epoch, batch)
+        step, epoch, batch_index = where
+        seed = mix_seed(args.seed, rank=accelerator.process_index, worker_id=batch_index, epoch=epoch)
+        generator = torch.Generator(device=pixel_values.device).manual_seed(seed)
+        pixel_values = device_augmentation(args, accelerator, model)(pixel_values, batch["source_size"], generator)
+    outputs = model(pixel_values)
     sampling = outputs.sampling_loss if outputs.sampling_loss is not None else torch.zeros_like(outputs.loss)
     losses = torch.stack([outputs.loss.detach(), outputs.reconstruction_loss.detach(), sampling.detach()]).float()
     losses = accelerator.reduce(losses, reduction="mean")
@@ -544,6 +560,19 @@ def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, wher
     return losses
 
 
+@functools.cache
+def _device_augmentation(image_size: int, min_crop_scale: float, horizontal_flip: bool, num_sample: int):
+    return PretrainingAugmentation(image_size, scale=(min_crop_scale, 1.0), horizontal_flip=horizontal_flip,
+                                   num_sample=num_sample)  # fmt: skip
+
+
+def device_augmentation(args, accelerator, model) -> PretrainingAugmentation:
+    """`--augment_on_device`'s `PretrainingAugmentation` (the CPU transform's options), on the training device."""
+    config = accelerator.unwrap_model(model).config
+    augmentation = _device_augmentation(config.image_size, args.min_crop_scale, args.horizontal_flip, args.num_sample)
+    return augmentation.to(accelerator.device)
+
+
 def log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped, seconds, lr, step):
     """The epoch's mean losses over its finite steps (a step whose every batch was skipped is no 0 in the mean)."""
     means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
@@ -566,7 +595,7 @@ def save_outputs(accelerator, args, model, completed_steps: int, results: dict) 
         state_dict=accelerator.get_state_dict(model),
     )  # fmt: skip
     if accelerator.is_main_process:
-        build_processor(unwrapped.config.image_size).save_pretrained(args.output_dir)
+        save_processor(args.output_dir, unwrapped.config.image_size, unwrapped.config.num_frames, args.sampling_rate)
         Path(args.output_dir, "training_args.json").write_text(json.dumps(T.json_safe_args(args), indent=1))
         Path(args.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
     accelerator.end_training()

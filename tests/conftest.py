@@ -13,6 +13,16 @@ settings.register_profile("thorough", max_examples=500, deadline=None, suppress_
 settings.load_profile("fast")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def frame_index_cache(tmp_path_factory):
+    """The reader's on-disk frame-index cache in a temporary folder, not the user's ``~/.cache`` (also for the
+    scripts the tests start as subprocesses, which inherit the environment)."""
+    folder = tmp_path_factory.mktemp("frame_index")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ADAMAE_FRAME_INDEX_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def data_synthetic_dir(tmp_path_factory):
     """A tiny synthetic dataset: 4 classes, 3 train + 2 validation clips each, 16 frames at 32x32."""

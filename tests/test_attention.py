@@ -120,6 +120,22 @@ def test_flash_attention_request_reaches_transformers_checks(tmp_path):
         AdaMAEForVideoClassification.from_pretrained(tmp_path, attn_implementation="flash_attention_2")
 
 
+AVX512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+@pytest.mark.skipif(not AVX512, reason="flex_attention is refused on CPUs without AVX-512 (next test)")
 def test_flex_attention_agrees_with_eager_on_cpu(tmp_path):
-    """torch's flex_attention compiles its kernel (inductor) on CPU too: the same outputs as eager."""
+    """torch's flex_attention compiles its kernel (inductor) on CPU too: on AVX-512, the same outputs as eager."""
     _assert_all_close(_outputs(_models(tmp_path, "flex_attention")), _outputs(_models(tmp_path, "eager")))
+
+
+@pytest.mark.parametrize("capability", ["AVX2", "DEFAULT"])
+def test_flex_attention_is_refused_on_cpus_without_avx512(tmp_path, monkeypatch, capability):
+    """Where torch's CPU flex kernel gives NaN (AVX2), the forward raises and names the way out instead."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    models = _models(tmp_path, "flex_attention")
+    with pytest.raises(ValueError, match=rf"flex_attention' on CPU is refused on this {capability} CPU.*'sdpa'"):
+        _outputs(models)
+    for model in models.values():
+        model.set_attn_implementation("sdpa")
+    _assert_all_close(_outputs(models), _outputs(_models(tmp_path, "eager")))

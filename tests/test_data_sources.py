@@ -27,7 +27,7 @@ from adamae_hf.data.synthetic import render_clip, synthetic_clips
 
 
 def eval_dataset(source, **kwargs):
-    return VideoClipDataset(source, num_frames=8, sampling_rate=2, transform=EvalTransform(32), mode="eval", **kwargs)
+    return VideoClipDataset.from_source(source, num_frames=8, sampling_rate=2, transform=EvalTransform(32), mode="eval", **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,10 @@ def test_datasets_collators_and_workers(data_synthetic_dir):
 
 def test_streaming_dataset(data_synthetic_dir):
     streamed = load_video_source(dataset_name=str(data_synthetic_dir), split="validation", streaming=True)
-    dataset = VideoClipDataset(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
+    dataset = VideoClipDataset.from_source(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
     assert isinstance(dataset, StreamingVideoClipDataset)
+    with pytest.raises(TypeError, match="StreamingVideoClipDataset"):
+        VideoClipDataset(streamed, num_frames=4, sampling_rate=1, transform=EvalTransform(32), mode="eval")
     batches = list(build_dataloader(dataset, batch_size=4, collate_fn=collate_finetuning, num_workers=2))
     assert sorted(i for b in batches for i in b["video_index"].tolist()) == list(range(8))
 
@@ -147,3 +149,24 @@ def test_synthetic_cache(tmp_path, monkeypatch):
     assert (first / "metadata.json").stat().st_mtime_ns == stamp  # reused, not regenerated
     assert synthetic_dataset_dir(seed=4, **kwargs) != first
     assert [p.name for p in (tmp_path / "synthetic").iterdir() if p.name.startswith(".")] == []
+
+
+def test_items_are_a_function_of_seed_epoch_and_index(data_synthetic_dir):
+    """Item i of epoch e (its temporal crop and its augmentation) is the same read in the main process, in any order,
+    or by either of two DataLoader workers; another epoch or seed changes it; the caller's random stream is untouched."""
+    source = load_video_source(data_dir=data_synthetic_dir, split="train")
+    dataset = VideoClipDataset(source, num_frames=4, sampling_rate=2, transform=PretrainingTransform(16), seed=3)
+    dataset.set_epoch(2)
+    state = torch.random.get_rng_state()
+    direct = torch.stack([dataset[i]["pixel_values"] for i in range(6)])
+    assert torch.equal(torch.random.get_rng_state(), state)
+    backwards = torch.stack([dataset[i]["pixel_values"] for i in reversed(range(6))]).flip(0)
+    assert torch.equal(direct, backwards)
+    loader = build_dataloader(torch.utils.data.Subset(dataset, range(6)), batch_size=2, collate_fn=collate_pretraining,
+                              num_workers=2)  # fmt: skip
+    assert torch.equal(torch.cat([batch["pixel_values"] for batch in loader]), direct)
+    dataset.set_epoch(3)
+    assert not torch.equal(dataset[0]["pixel_values"], direct[0])
+    dataset.set_epoch(2)
+    dataset.seed = 4
+    assert not torch.equal(dataset[0]["pixel_values"], direct[0])

@@ -30,7 +30,8 @@ from adamae_hf.hub import (
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_ID = "user/adamae-base-ssv2"
-PUSHED_FILES = {"README.md", "config.json", "model.safetensors", "preprocessor_config.json", "configuration_adamae.py", "modeling_adamae.py"}
+PUSHED_FILES = {"README.md", "config.json", "model.safetensors", "preprocessor_config.json", "video_preprocessor_config.json",
+                "configuration_adamae.py", "modeling_adamae.py"}  # fmt: skip
 TINY = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=128, decoder_hidden_size=32, decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
             decoder_intermediate_size=64, sampler_num_attention_heads=2)  # fmt: skip
@@ -219,7 +220,8 @@ def test_push_generates_missing_card_and_processor_and_opens_pr(hub, checkpoint,
     url = push_checkpoint_to_hub(bare, REPO_ID, token="hf_test", create_pr=True)
     assert url.endswith("/discussions/1") and hub.requests[-1]["query"] == "create_pr=1"
     assert set(hub.files) == {"README.md", "config.json", "model.safetensors", "configuration_adamae.py",
-                              "modeling_adamae.py", "preprocessor_config.json", "all_results.json"}  # fmt: skip
+                              "modeling_adamae.py", "preprocessor_config.json", "video_preprocessor_config.json",
+                              "all_results.json"}  # fmt: skip
     card = ModelCard(hub.files["README.md"].decode())
     assert "0.0042" in card.text and "0.75" in card.text and card.data.license == "mit"
     assert json.loads(hub.files["preprocessor_config.json"])["crop_size"] == {"height": 32, "width": 32}

@@ -279,6 +279,49 @@ def test_stream_cut_mid_gop(tmp_path):
         np.testing.assert_array_equal(read_indices(clips), shown[stats["indices"]])
 
 
+def trimmed(source: Path, path: Path, first: int) -> Path:
+    """`source` cut at frame `first` without re-encoding, as `ffmpeg -ss -c copy` does: the packets from the keyframe
+    before the cut on, their time stamps shifted so that frame `first` is at 0 (the MP4 muxer then writes an edit list
+    that hides the frames before it)."""
+    with av.open(str(source)) as src, av.open(str(path), "w", format="mp4") as out:
+        stream = src.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        packets = [packet for packet in src.demux(stream) if packet.size]
+        cut = sorted(packet.pts for packet in packets)[first]
+        key = max(packet.pts for packet in packets if packet.is_keyframe and packet.pts <= cut)
+        for packet in packets[[packet.pts for packet in packets].index(key) :]:
+            packet.pts, packet.dts, packet.stream = packet.pts - cut, packet.dts - cut, copy
+            out.mux(packet)
+    return path
+
+
+def test_trimmed_mp4_starts_at_the_cut(tmp_path):
+    """An MP4 cut at frame 37 without re-encoding (B-frames, a keyframe every 50 frames): its edit list hides frames
+    0..36, which are in the file because frames 37..49 are predicted from them. The video has 113 frames, and frame k
+    shows frame 37 + k (the hidden frames were counted: 150 frames, and the last clips failed to decode); a wanted
+    frame far from the cut is still sought (from a hidden keyframe for the first frames)."""
+    source = write_video(tmp_path / "source.mp4", NUM_FRAMES, "mp4", "libx264",
+                         options={"g": "50", "bf": "3", "sc_threshold": "0", "keyint_min": "50"})  # fmt: skip
+    video = trimmed(source, tmp_path / "trimmed.mp4", 37)
+    with av.open(str(video)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+        assert len(packets) == NUM_FRAMES and sum(packet.is_discard for packet in packets) == 37
+    with av.open(str(video)) as container:
+        shown = read_indices(torch.from_numpy(np.stack(
+            [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]))[None])[0]  # fmt: skip
+    np.testing.assert_array_equal(shown, np.arange(37, NUM_FRAMES))  # what a player shows
+    for num_clips, mode, seed in ((3, "eval", None), (2, "eval", None), (1, "train", 0), (1, "train", 1)):
+        stats = {}
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        clips = read_video_clips(video, 16, 4, num_clips, mode, generator, stats=stats)
+        assert stats["video_frames"] == NUM_FRAMES - 37 and stats["seeked"] is True
+        np.testing.assert_array_equal(read_indices(clips), stats["indices"] + 37)
+    stats = {}
+    clips = read_video_clips(video, 2, 100, 1, "eval", stats=stats)  # frames 6 and 106: a seek before the cut
+    np.testing.assert_array_equal(read_indices(clips), [[43, 143]])
+    assert stats["seeked"] is True
+
+
 def test_arguments_are_checked_before_the_video_is_read(videos, tmp_path):
     """Bad arguments are ValueErrors (the caller's error, never a VideoReadError), whatever the video; the smallest
     valid values (one frame, one clip, stride 1, a video of one frame) read."""
@@ -293,32 +336,47 @@ def test_arguments_are_checked_before_the_video_is_read(videos, tmp_path):
     assert clips.shape == (2, 4, H, W, 3) and not read_indices(clips).any()
 
 
+def reference_frames(video: Path) -> set[int]:
+    """The frames other frames may refer to: those a decoder that skips the others (`skip_frame = NONREF`) shows."""
+    with av.open(str(video)) as container:
+        container.streams.video[0].codec_context.skip_frame = "NONREF"
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return set(read_indices(torch.from_numpy(np.stack(frames))[None])[0].tolist())
+
+
 def test_decoded_frame_count(tmp_path):
     """`stats["decoded_frames"]` is the cost of a read: forward decoding decodes each frame up to the last wanted one
     (the video stream's only: not the audio), a seek decodes from the keyframe before the wanted frame, frames up to
-    64 apart are decoded on (no seek), further ones are sought; the counts of several reads add up."""
+    64 apart are decoded on (no seek), further ones are sought; the counts of several reads add up. Of the frames in
+    between, those no other frame refers to (B-frames that are not references) and that are not wanted are skipped."""
     fixed = {"g": "10", "sc_threshold": "0", "keyint_min": "10"}  # a keyframe every 10 frames, no other
     for ext, fmt, bframes in ((".mkv", "matroska", "0"), (".mp4", "mp4", "2"), (".flv", "flv", "2")):
         video = write_video(tmp_path / f"gop10{ext}", NUM_FRAMES, fmt, "libx264", options={**fixed, "bf": bframes})
         with av.open(str(video)) as container:
             keys = [n for n, packet in enumerate(container.demux(video=0)) if packet.is_keyframe]
         assert keys == list(range(0, NUM_FRAMES, 10))
-        # (num_frames, sampling_rate) -> the wanted frames, and the frames decoded for them
-        for clip, wanted, decoded in (
-            ((2, 100), [24, 124], 5 + 5),  # two seeks: 20..24, 120..124
-            ((2, 64), [42, 106], 3 + 64),  # 64 apart: one seek (40..42), then decoded on to 106
-            ((4, 2), [71, 73, 75, 77], 8),  # one seek, 70..77
+        references = reference_frames(video)
+        assert (len(references) == NUM_FRAMES) == (bframes == "0")
+        # (num_frames, sampling_rate) -> the wanted frames, and the frames decoded from for them
+        for clip, wanted, spans in (
+            ((2, 100), [24, 124], [range(20, 25), range(120, 125)]),  # two seeks: 20..24, 120..124
+            ((2, 64), [42, 106], [range(40, 107)]),  # 64 apart: one seek (40..42), then decoded on to 106
+            ((4, 2), [71, 73, 75, 77], [range(70, 78)]),  # one seek, 70..77
         ):
             _, stats = check_exact(video, NUM_FRAMES, *clip, 1, "eval")
             assert stats["indices"].tolist() == [wanted] and stats["seeked"] is True
+            decoded = sum(frame in wanted or frame in references for span in spans for frame in span)
             assert stats["decoded_frames"] == decoded, (ext, clip)
-    # MPEG-TS (no exact seeking) with an audio stream: frames 0..29 decoded, the audio not
+    # MPEG-TS (no exact seeking) with an audio stream: frames 0..29 decoded (but the skipped ones), the audio not
     video = write_video(tmp_path / "audio.ts", 50, "mpegts", "libx264", options={"g": "10", "bf": "2"}, audio_seconds=3.0)
+    references = reference_frames(video)
+    decoded = sum(frame in (20, 23, 26, 29) or frame in references for frame in range(30))
+    assert decoded < 30
     stats = {}
     for calls in (1, 2):
         clips = read_video_clips(video, 4, 3, 1, "eval", stats=stats)
         np.testing.assert_array_equal(read_indices(clips), [[20, 23, 26, 29]])
-        assert stats["seeked"] is False and stats["decoded_frames"] == 30 * calls
+        assert stats["seeked"] is False and stats["decoded_frames"] == decoded * calls
 
 
 def test_last_frames_that_do_not_decode_repeat_the_last_decoded_one(tmp_path):

@@ -1,13 +1,15 @@
 """adamae-hf: AdaMAE (adaptive masking for video masked autoencoders, CVPR'23) as transformers models.
 
 Importing the package registers `model_type="adamae"` with transformers' Auto classes:
-`AutoConfig`, `AutoModel`, `AutoModelForPreTraining` and `AutoModelForVideoClassification`.
+`AutoConfig`, `AutoModel`, `AutoModelForPreTraining`, `AutoModelForVideoClassification` and `AutoVideoProcessor`
+([`AdaMAEVideoProcessor`]).
 """
 
 import transformers
 
 from . import modeling_adamae
 from .configuration_adamae import AdaMAEConfig
+from .data.processor import AdaMAEVideoProcessor, register_video_processor
 from .modeling_adamae import (
     AUTO_CLASSES,
     AdaMAEForPreTraining,
@@ -28,6 +30,7 @@ AdaMAEConfig.register_for_auto_class()
 for _auto_class, _name in AUTO_CLASSES.items():
     getattr(transformers, _auto_class).register(AdaMAEConfig, getattr(modeling_adamae, _name), exist_ok=True)
     getattr(modeling_adamae, _name).register_for_auto_class(_auto_class)
+register_video_processor()  # AutoVideoProcessor and the video-classification pipeline find AdaMAEVideoProcessor
 
 __all__ = [
     "AdaMAEConfig",
@@ -37,4 +40,5 @@ __all__ = [
     "AdaMAEModel",
     "AdaMAEPreTrainedModel",
     "AdaMAETokenSampler",
+    "AdaMAEVideoProcessor",
 ]

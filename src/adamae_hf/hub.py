@@ -50,6 +50,7 @@ UPLOAD_PATTERNS = [
     "README.md",
     "config.json",
     "preprocessor_config.json",
+    "video_preprocessor_config.json",
     "model.safetensors",
     "model-*-of-*.safetensors",
     "model.safetensors.index.json",
@@ -60,6 +61,9 @@ UPLOAD_PATTERNS = [
     "eval_results.json",
 ]
 REMOTE_CODE_FILES = ("configuration_adamae.py", "modeling_adamae.py")
+# The sampler picture of a pre-training run's end (scripts/run_pretraining.py), uploaded and shown on the card.
+HEATMAP_IMAGE = "visualizations/final_clip0.png"
+PROCESSOR_FILES = ("video_preprocessor_config.json", "preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,7 @@ def model_card_for_run(
     dataset_name: str | None = None,
     dataset_id: str | None = None,
     tags: list[str] | None = None,
+    heatmap_image: str | None = None,
 ) -> ModelCard:
     """
     The card of a checkpoint trained with this package's scripts, from that run's own arguments and measured results.
@@ -278,6 +283,8 @@ def model_card_for_run(
         base_model: the Hub id (or local folder) this run started from, if any.
         dataset_name / dataset_id: the training data's display name and Hub id (or local folder), if any.
         tags: extra tags.
+        heatmap_image: path, in the repository, of the run's sampler picture (frames, token probabilities, mask,
+            reconstruction; [`HEATMAP_IMAGE`]), shown on the card.
 
     Only Hub ids ([`hub_id`]) go into the card's metadata (`base_model`, `datasets`, the `model-index` dataset),
     which the Hub checks; a local checkpoint or data folder is named in the card's text.
@@ -332,6 +339,8 @@ def model_card_for_run(
         base_model_on_hub=base_model_id is not None,
         architecture=architecture,
         auto_class="AutoModelForVideoClassification" if is_classifier else "AutoModelForPreTraining",
+        is_classifier=is_classifier,
+        heatmap_image=heatmap_image,
         repo_id=repo_id or model_name,
         config=config,
         dataset_name=dataset_name,
@@ -395,10 +404,11 @@ def push_checkpoint_to_hub(
 
     Uploads the files of [`UPLOAD_PATTERNS`] found in `folder`: `config.json` (with `auto_map`),
     `model.safetensors` (or its shards and index), `configuration_adamae.py`, `modeling_adamae.py`,
-    `preprocessor_config.json`, `README.md`, and the `*_results.json` of a run. If the processor config or the card
-    are missing they are generated (the processor from `config.image_size`; the card with [`model_card_for_run`]
-    from the folder's `training_args.json` and `eval_results.json` / `all_results.json`) and uploaded without
-    touching the folder.
+    `video_preprocessor_config.json`, `preprocessor_config.json`, `README.md`, the `*_results.json` of a run and the
+    sampler picture of a pre-training run ([`HEATMAP_IMAGE`]). If a processor config or the card are missing they
+    are generated (the processors from `config.image_size` and `config.num_frames` at the default stride; the card
+    with [`model_card_for_run`] from the folder's `training_args.json` and `eval_results.json` /
+    `all_results.json`) and uploaded without touching the folder.
 
     Args:
         folder: the checkpoint folder (what `save_pretrained` wrote).
@@ -425,7 +435,10 @@ def push_checkpoint_to_hub(
     left_out = sorted(p.name for p in folder.iterdir() if p.name not in files)
     if left_out:
         logger.info("Not uploading (training state / not part of a model repository): %s", left_out)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+    heatmap = HEATMAP_IMAGE if (folder / HEATMAP_IMAGE).is_file() else None
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files + [heatmap] if name
+    ]
     if "README.md" in files:  # a card written before its metadata was checked: local paths go to its text
         card = ModelCard.load(folder / "README.md")
         moved = _hub_ids_only(card)
@@ -435,14 +448,15 @@ def push_checkpoint_to_hub(
             operations = [op for op in operations if op.path_in_repo != "README.md"]
             operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
 
-    if "preprocessor_config.json" not in files:
+    missing = [name for name in PROCESSOR_FILES if name not in files]
+    if missing:
         from .data.processor import save_processor
 
         with tempfile.TemporaryDirectory() as tmp:
-            save_processor(tmp, int(config.get("image_size", 224)))
-            content = (Path(tmp) / "preprocessor_config.json").read_bytes()
-        logger.warning("%s has no preprocessor_config.json; uploading the default eval processor.", folder)
-        operations.append(CommitOperationAdd(path_in_repo="preprocessor_config.json", path_or_fileobj=content))
+            save_processor(tmp, int(config.get("image_size", 224)), int(config.get("num_frames", 16)))
+            for name in missing:
+                logger.warning("%s has no %s; uploading the default eval processor.", folder, name)
+                operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=(Path(tmp) / name).read_bytes()))
     if "README.md" not in files:
         logger.warning("%s has no README.md; generating a model card from the run's files.", folder)
         eval_results = _read_json(folder / "eval_results.json") or _read_json(folder / "all_results.json")
@@ -452,6 +466,7 @@ def push_checkpoint_to_hub(
             model_name=repo_id.split("/")[-1],
             config=config,
             repo_id=repo_id,
+            heatmap_image=heatmap,
         )
         operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
 
@@ -469,6 +484,7 @@ def push_checkpoint_to_hub(
 
 __all__ = [
     "DATASETS",
+    "HEATMAP_IMAGE",
     "PAPER_RESULTS",
     "PAPER_VARIANTS",
     "UPLOAD_PATTERNS",

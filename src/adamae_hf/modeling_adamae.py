@@ -338,6 +338,29 @@ def eager_attention_forward(
     return attn_output, attn_weights
 
 
+def check_cpu_flex_attention() -> None:
+    """Refuse `attn_implementation="flex_attention"` on a CPU whose vector unit torch reports as other than AVX-512.
+
+    torch's compiled CPU kernel for `flex_attention` (inductor's C++ template, torch 2.13) returns NaN or values ~1
+    off SDPA for small heads (head dim 8 or 16 over 8 tokens) when inductor generates AVX2 code, with a wrong value
+    that changes from one process to the next (one thread too); with AVX-512 code it was right in every run.
+    Reproduced with torch alone, plain contiguous inputs, no mask or score_mod, caches off
+    (`TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 ATEN_CPU_CAPABILITY=avx2`):
+    `q, k, v = (torch.randn(2, 2, 8, 8) for _ in range(3)); torch.compile(flex_attention)(q, k, v)` is off SDPA by
+    1.1-1.7 or NaN in 7 of 9 fresh processes. AdaMAE needs no mask, so SDPA computes the same attention.
+
+    Raises:
+        ValueError: `torch.backends.cpu.get_cpu_capability()` is not an AVX-512 one (AVX2, DEFAULT, ARM, ...).
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not capability.startswith("AVX512"):
+        raise ValueError(
+            f"attn_implementation='flex_attention' on CPU is refused on this {capability} CPU: torch's compiled CPU "
+            "flex_attention kernel returns NaN or wrong values for small attention heads without AVX-512. Use "
+            "attn_implementation='sdpa' (the same attention, the default) on CPU, or flex_attention on a GPU."
+        )
+
+
 class AdaMAEAttention(nn.Module):
     """
     Multi-head self-attention with a fused `qkv` projection and separate query/value biases (no key bias), the
@@ -392,6 +415,8 @@ class AdaMAEAttention(nn.Module):
             attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
                 self.config._attn_implementation, eager_attention_forward
             )
+            if self.config._attn_implementation == "flex_attention" and query.device.type == "cpu":
+                check_cpu_flex_attention()
         context, weights = attention_interface(
             self,
             query,

@@ -6,10 +6,11 @@ from .dataset import (
     build_dataloader,
     collate_finetuning,
     collate_pretraining,
+    item_seeds,
     mix_seed,
     seed_worker,
 )
-from .processor import build_processor, save_processor
+from .processor import AdaMAEVideoProcessor, build_processor, build_video_processor, save_processor
 from .sources import (
     VideoSample,
     VideoSource,
@@ -26,39 +27,56 @@ from .transforms import (
     EvalTransform,
     FinetuningTransform,
     MixupCutmix,
+    PretrainingAugmentation,
     PretrainingTransform,
+    device_frame_size,
+    sample_resized_crop_boxes,
 )
-from .video_io import VideoReadError, read_video_clips, sample_clip_indices
+from .video_io import (
+    VideoReader,
+    VideoReadError,
+    default_index_cache_dir,
+    read_video_clips,
+    sample_clip_indices,
+)
 
 
 __all__ = [
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "MOTIONS",
+    "AdaMAEVideoProcessor",
     "ClipRandAugment",
     "EvalTransform",
     "FinetuningTransform",
     "MixupCutmix",
+    "PretrainingAugmentation",
     "PretrainingTransform",
     "StreamingVideoClipDataset",
     "VideoClipDataset",
     "VideoReadError",
+    "VideoReader",
     "VideoSample",
     "VideoSource",
     "build_dataloader",
     "build_processor",
+    "build_video_processor",
     "save_processor",
     "collate_finetuning",
     "collate_pretraining",
+    "default_index_cache_dir",
+    "device_frame_size",
     "folder_source",
     "generate_synthetic_dataset",
     "hf_dataset_source",
+    "item_seeds",
     "list_file_source",
     "load_synthetic_mask",
     "load_video_source",
     "mix_seed",
     "read_video_clips",
     "sample_clip_indices",
+    "sample_resized_crop_boxes",
     "seed_worker",
     "synthetic_dataset_dir",
 ]

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from .sources import VideoSample, VideoSource
-from .video_io import VideoReadError, read_video_clips
+from .video_io import VideoReader, VideoReadError
 
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,23 @@ def mix_seed(seed: int, *, rank: int = 0, worker_id: int = 0, epoch: int = 0) ->
     return int(np.random.SeedSequence([seed, rank, worker_id, epoch]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+def item_seeds(seed: int, *, rank: int, epoch: int, index: int) -> tuple[int, int]:
+    """Two 63-bit seeds of an item, for its temporal sampling and for its transform: a function of (seed, rank, epoch,
+    index) alone (numpy ``SeedSequence``), not of the worker or of the items read before it."""
+    state = np.random.SeedSequence([seed, rank, epoch, index, 1]).generate_state(2, np.uint64) >> np.uint64(1)
+    return int(state[0]), int(state[1])
+
+
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn``: seed torch, numpy and random in a DataLoader worker from the dataset's seed,
-    the process rank, the worker id and the dataset's epoch, so that workers and processes draw distinct
-    augmentations, reproducibly."""
+    the process rank, the worker id and the dataset's epoch, so that anything random outside the items (which seed
+    themselves, see :meth:`VideoClipDataset.load`) differs between workers and processes, reproducibly."""
     info = get_worker_info()
     dataset = info.dataset if info is not None else None
     seed = mix_seed(getattr(dataset, "seed", 0), rank=_rank(), worker_id=worker_id + 1, epoch=getattr(dataset, "epoch", 0))
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-    if dataset is not None and hasattr(dataset, "_generator"):
-        dataset._generator = None  # re-seeded lazily for this worker
 
 
 class VideoClipDataset(Dataset):
@@ -52,10 +57,18 @@ class VideoClipDataset(Dataset):
 
     Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int, "readable": bool}``; with
     ``num_clips=K`` and a transform making S spatial crops (``EvalTransform(num_crops=S)``),
-    ``pixel_values`` is ``(K * S, T, C, H, W)``.
+    ``pixel_values`` is ``(K * S, T, C, H, W)``. Without a transform, ``pixel_values`` is the uint8 clip
+    ``(T, C, H, W)`` (``(K, T, C, H, W)``) and ``"source_size"`` gives its frames' ``(height, width)`` before
+    ``frame_size``'s resize, for :class:`~adamae_hf.data.transforms.PretrainingAugmentation` on the training device.
+
+    Repeated sampling (``num_sample=N > 1``, training only; VideoMAE V2's ``--num_sample``, the "repeated sampling"
+    of Feichtenhofer et al. 2022, "Masked Autoencoders As Spatiotemporal Learners", section 4): one read of a video
+    gives N clips of the same frames, each with its own draw of the transform: ``pixel_values`` ``(N, T, C, H, W)``
+    and ``"num_sample": N``, which the collators flatten into N batch rows. Without a transform the clip is
+    returned once and the N draws are made on the device (``PretrainingAugmentation(num_sample=N)``).
 
     Args:
-        source: the videos (a streaming source gives a :class:`StreamingVideoClipDataset`).
+        source: the videos (a streaming one needs :class:`StreamingVideoClipDataset`; :meth:`from_source` picks).
         num_frames / sampling_rate: frames per clip and their temporal stride.
         transform: callable on uint8 ``(K, T, H, W, C)`` -> float ``(V, T, C, H, W)`` (``transforms.py``).
         mode: ``"train"`` (random clip start) or ``"eval"`` (``num_clips`` evenly spaced clips).
@@ -63,13 +76,20 @@ class VideoClipDataset(Dataset):
             file and count it in ``num_skipped``; then ``mode="train"`` returns another video (the next index)
             instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
             video, so that evaluation leaves it out and never counts another video twice.
-        seed: seeds the temporal sampling (mixed with rank, worker id and epoch; see :func:`seed_worker`).
+        seed: seeds each item's temporal sampling and transform, with the process rank, the epoch
+            (:meth:`set_epoch`) and the item's index (:func:`item_seeds`): item ``i`` of epoch ``e`` is the same
+            whether it is read in the main process or in any DataLoader worker, first or after other items.
+        num_sample: clips made from each read (repeated sampling, ``mode="train"`` only).
+        frame_size: ``(height, width)`` to resize frames to at decode time (FFmpeg's scaler), e.g.
+            :func:`~adamae_hf.data.transforms.device_frame_size` for augmentation on the device; ``None`` keeps
+            each video's size.
     """
 
-    def __new__(cls, source: VideoSource | None = None, *args: Any, **kwargs: Any):
-        if cls is VideoClipDataset and getattr(source, "streaming", False):
-            cls = StreamingVideoClipDataset
-        return super().__new__(cls)
+    @classmethod
+    def from_source(cls, source: VideoSource, **kwargs: Any) -> VideoClipDataset:
+        """The dataset of ``source``: a :class:`VideoClipDataset`, or a :class:`StreamingVideoClipDataset` for a
+        streaming source (``kwargs``: those of ``__init__``)."""
+        return (StreamingVideoClipDataset if source.streaming else VideoClipDataset)(source, **kwargs)
 
     def __init__(
         self,
@@ -82,9 +102,19 @@ class VideoClipDataset(Dataset):
         num_clips: int = 1,
         on_bad_video: Literal["raise", "skip"] = "raise",
         seed: int = 0,
+        num_sample: int = 1,
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if getattr(source, "streaming", False) and not isinstance(self, StreamingVideoClipDataset):
+            raise TypeError("a streaming source needs a StreamingVideoClipDataset (see VideoClipDataset.from_source)")
+        if not isinstance(num_sample, int) or num_sample < 1:
+            raise ValueError(f"num_sample must be an integer >= 1, got {num_sample!r}")
+        if num_sample > 1 and (mode != "train" or num_clips != 1):
+            raise ValueError("num_sample > 1 (repeated sampling) needs mode='train' and num_clips=1")
+        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+            raise ValueError(f"frame_size must be (height, width) of positive sizes, got {frame_size!r}")
         if on_bad_video not in ("raise", "skip"):
             raise ValueError(f"on_bad_video must be 'raise' or 'skip', got {on_bad_video!r}")
         self.source = source
@@ -92,40 +122,46 @@ class VideoClipDataset(Dataset):
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
         self.transform, self.mode, self.num_clips = transform, mode, num_clips
         self.on_bad_video, self.seed = on_bad_video, seed
+        self.num_sample = num_sample
+        self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
         self.epoch = 0
         self.num_skipped = 0
         self._warned: set[str] = set()
-        self._generator: torch.Generator | None = None
         self._item_shape: torch.Size | None = None  # of the last readable item (placeholders without a transform)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the temporal sampling stream (call before each epoch; workers see it when they start)."""
+        """Change the items' random draws (call before each epoch; workers see it when they start)."""
         self.epoch = epoch
-        self._generator = None
-
-    @property
-    def generator(self) -> torch.Generator:
-        if self._generator is None:
-            info = get_worker_info()
-            worker_id = info.id + 1 if info is not None else 0
-            seed = mix_seed(self.seed, rank=_rank(), worker_id=worker_id, epoch=self.epoch)
-            self._generator = torch.Generator().manual_seed(seed)
-        return self._generator
 
     def __len__(self) -> int:
         return len(self.source)
 
     def load(self, sample: VideoSample, index: int) -> dict[str, Any]:
-        """Read, sample and transform one video (raises :class:`VideoReadError`)."""
-        clips = read_video_clips(
-            sample.video, self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator
-        )  # (K, T, H, W, C) uint8
-        if self.transform is not None:
-            pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
-        else:
+        """Read, sample and transform one video (raises :class:`VideoReadError`). The temporal sampling draws from a
+        generator of the item's seed, the transform from torch's global generator seeded with the item's other seed
+        (forked: the caller's random stream is left as it was); see :func:`item_seeds`."""
+        temporal_seed, transform_seed = item_seeds(self.seed, rank=_rank(), epoch=self.epoch, index=index)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(transform_seed)
+            return self._load(sample, index, torch.Generator().manual_seed(temporal_seed))
+
+    def _load(self, sample: VideoSample, index: int, generator: torch.Generator) -> dict[str, Any]:
+        with VideoReader(sample.video, frame_size=self.frame_size) as reader:
+            clips = reader.read_clips(
+                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=generator
+            )  # (K, T, H, W, C) uint8
+            source_size = reader.stats["source_size"]
+        item: dict[str, Any] = {"labels": sample.label, "video_index": index, "readable": True}
+        if self.transform is None:
             pixel_values = clips.permute(0, 1, 4, 2, 3) if self.num_clips > 1 else clips[0].permute(0, 3, 1, 2)
+            item["source_size"] = torch.tensor(source_size)
+        elif self.num_sample > 1:  # repeated sampling: one draw of the transform per clip
+            pixel_values = torch.stack([self.transform(clips[0]) for _ in range(self.num_sample)])
+            item["num_sample"] = self.num_sample
+        else:
+            pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])
         self._item_shape = pixel_values.shape
-        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": True}
+        return {"pixel_values": pixel_values, **item}
 
     def placeholder(self, sample: VideoSample, index: int) -> dict[str, Any]:
         """The item of a video that could not be read, for evaluation to leave out: zeros shaped like a readable
@@ -138,7 +174,10 @@ class VideoClipDataset(Dataset):
             single = (self.num_frames, 3, 16, 16)
             shape = self._item_shape or ((self.num_clips, *single) if self.num_clips > 1 else single)
             pixel_values = torch.zeros(shape, dtype=torch.uint8)
-        return {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
+        item = {"pixel_values": pixel_values, "labels": sample.label, "video_index": index, "readable": False}
+        if self.transform is None:
+            item["source_size"] = torch.tensor(pixel_values.shape[-2:])
+        return item
 
     def _skip(self, error: VideoReadError, name: str) -> None:
         self.num_skipped += 1
@@ -203,19 +242,41 @@ class StreamingVideoClipDataset(VideoClipDataset, IterableDataset):
                 self._skip(error, sample.name)
 
 
+def _pixel_values(batch: list[dict[str, Any]]) -> tuple[torch.Tensor, int]:
+    """The items' pixel values stacked, those of repeated sampling (``"num_sample": N``) flattened into N rows each;
+    and N."""
+    num_sample = batch[0].get("num_sample", 1)
+    if any(item.get("num_sample", 1) != num_sample for item in batch):
+        raise ValueError("the items of a batch have different num_sample")
+    pixel_values = torch.stack([item["pixel_values"] for item in batch])
+    return (pixel_values.flatten(0, 1) if num_sample > 1 else pixel_values), num_sample
+
+
 def collate_pretraining(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """-> ``{"pixel_values": (B, T, C, H, W)}`` (or ``(B, V, T, C, H, W)`` for multi-view items)."""
-    return {"pixel_values": torch.stack([item["pixel_values"] for item in batch])}
+    """-> ``{"pixel_values": (B, T, C, H, W)}`` (or ``(B, V, T, C, H, W)`` for multi-view items; ``(B * N, ...)`` for
+    items of repeated sampling), plus ``"source_size"`` ``(B, 2)`` for untransformed (uint8) items."""
+    pixel_values, _ = _pixel_values(batch)
+    out = {"pixel_values": pixel_values}
+    if "source_size" in batch[0]:
+        out["source_size"] = torch.stack([item["source_size"] for item in batch])
+    return out
 
 
 def collate_finetuning(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """-> ``{"pixel_values": (B, T, C, H, W), "labels": (B,), "video_index": (B,), "readable": (B,) bool}``;
-    evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``."""
+    evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``; items of repeated sampling
+    (``N`` clips each) give ``B * N`` rows, each item's labels repeated."""
+    pixel_values, num_sample = _pixel_values(batch)
+
+    def column(key: str, dtype: torch.dtype, default: Any = None) -> torch.Tensor:
+        values = torch.tensor([item.get(key, default) for item in batch], dtype=dtype)
+        return values.repeat_interleave(num_sample) if num_sample > 1 else values
+
     return {
-        "pixel_values": torch.stack([item["pixel_values"] for item in batch]),
-        "labels": torch.tensor([item["labels"] for item in batch], dtype=torch.long),
-        "video_index": torch.tensor([item["video_index"] for item in batch], dtype=torch.long),
-        "readable": torch.tensor([item.get("readable", True) for item in batch], dtype=torch.bool),
+        "pixel_values": pixel_values,
+        "labels": column("labels", torch.long),
+        "video_index": column("video_index", torch.long),
+        "readable": column("readable", torch.bool, True),
     }
 
 

@@ -7,19 +7,24 @@ source.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
+logger = logging.getLogger(__name__)
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv", ".flv")
 
 
 @dataclass(frozen=True)
 class VideoSample:
-    """One labelled video: ``video`` is a path or the file's bytes; ``name`` identifies it in messages."""
+    """One video: ``video`` is a path or the file's bytes; ``label`` its class index (-1: none, for pre-training);
+    ``name`` identifies it in messages."""
 
     video: str | bytes
     label: int
@@ -68,7 +73,9 @@ def _check_label_names(found: list[str], label_names: Sequence[str] | None, wher
         return found
     unknown = sorted(set(found) - set(label_names))
     if unknown:
-        raise ValueError(f"{where}: classes {unknown} are not in label_names")
+        raise ValueError(
+            f"{where}: classes {unknown} are not among the {len(label_names)} training classes {list(label_names)}"
+        )
     return list(label_names)
 
 
@@ -81,32 +88,153 @@ def _split_dir(data_dir: Path, split: str) -> Path:
     return data_dir
 
 
-def folder_source(data_dir: str | os.PathLike, split: str = "train", label_names: Sequence[str] | None = None) -> VideoSource:
-    """Videos in ``data_dir[/<split>]/<class>/<video>`` (the ``videofolder`` layout); classes sorted by name."""
+# Names that archives, operating systems, NAS boxes and editors leave beside the data. As `datasets`' folder
+# builders (`data_files.resolve_pattern`) do, every file or folder whose name starts with "." (hidden: .DS_Store,
+# macOS AppleDouble `._clip.mp4`, .ipynb_checkpoints, .Trash-1000, vim's .clip.mp4.swp) or "__" (__MACOSX,
+# __pycache__) is left out; so are these (Windows, Synology, Linux file systems), and editor backups `*~`, `#*#`.
+METADATA_NAMES = frozenset(
+    name.lower()
+    for name in ("Thumbs.db", "ehthumbs.db", "desktop.ini", "$RECYCLE.BIN", "System Volume Information", "@eaDir",
+                 "#recycle", "#snapshot", "lost+found", "Icon\r")
+)  # fmt: skip
+
+
+def is_metadata_name(name: str) -> bool:
+    """Whether a file or folder called ``name`` is left there by an archiver, OS or editor (never data)."""
+    return (
+        name.startswith((".", "__"))
+        or name.lower() in METADATA_NAMES
+        or name.endswith("~")
+        or (name.startswith("#") and name.endswith("#"))
+    )
+
+
+def _walk_videos(top: Path, dangling: list[str], ignored: list[str]) -> list[Path]:
+    """The video files under ``top``, sorted, following symbolic links to folders and files (each real folder
+    once, so a link cycle ends) and leaving out metadata names; dangling links (to a video or a folder) go to
+    ``dangling``, the metadata names met to ``ignored``."""
+    found, seen = [], set()
+    for folder, dirnames, filenames in os.walk(top, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back to a folder already read
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        ignored.extend(os.path.join(folder, n) for n in dirnames + filenames if is_metadata_name(n))
+        dirnames[:] = sorted(n for n in dirnames if not is_metadata_name(n))
+        for name in filenames:
+            path = Path(folder, name)
+            if is_metadata_name(name):
+                continue
+            if not path.exists():  # a symbolic link whose target is gone (a video's or a folder's)
+                dangling.append(f"{path} -> {os.readlink(path)}")
+            elif path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def _raise_dangling(dangling: list[str], root: Path) -> None:
+    if dangling:
+        shown = "\n  ".join(dangling[:10]) + (f"\n  ... and {len(dangling) - 10} more" if len(dangling) > 10 else "")
+        raise FileNotFoundError(
+            f"{len(dangling)} symbolic link(s) under {str(root)!r} point to nothing (remove or fix them):\n  {shown}"
+        )
+
+
+def folder_source(
+    data_dir: str | os.PathLike,
+    split: str = "train",
+    label_names: Sequence[str] | None = None,
+    labelled: bool = True,
+) -> VideoSource:
+    """Videos in ``data_dir[/<split>]/<class>/<video>`` (the ``videofolder`` layout); classes sorted by name.
+
+    Each class folder is read recursively. With ``labelled=False`` (pre-training) the layout is free: a flat
+    folder of videos, a folder of class folders, or any nesting; every sample gets label -1 and
+    ``label_names`` is empty.
+
+    Left out, as `datasets`' folder builders do: hidden names (``.DS_Store``, ``._clip.mp4``,
+    ``.ipynb_checkpoints``), names starting with ``__`` (``__MACOSX``), and the metadata of Windows,
+    Synology and editors (:func:`is_metadata_name`); files without a video extension are skipped.
+    Symbolic links to folders and videos are followed, as torchvision's ``DatasetFolder`` does
+    (``os.walk(followlinks=True)``); a link that points to nothing raises instead of being dropped.
+
+    Raises:
+        FileNotFoundError: ``data_dir`` is missing; no videos; a class folder with no video (as torchvision's
+            ``DatasetFolder`` raises: an empty class would be a class the model can never be shown); a dangling
+            symbolic link.
+        ValueError: a class not in ``label_names`` (the training classes).
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data_dir {str(data_dir)!r} does not exist or is not a folder")
     root = _split_dir(data_dir, split)
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    dangling: list[str] = []
+    ignored: list[str] = []
+    if not labelled:
+        videos = _walk_videos(root, dangling, ignored)
+        _raise_dangling(dangling, root)
+        if ignored:
+            logger.info("%s: left out %d metadata file(s)/folder(s), e.g. %s", root, len(ignored), ignored[0])
+        if not videos:
+            raise FileNotFoundError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {str(root)!r}")
+        return VideoSource([VideoSample(str(p), -1, str(p)) for p in videos], [], description=f"folder {root}")
+
+    entries = sorted(root.iterdir())
+    class_dirs = [p for p in entries if not is_metadata_name(p.name) and p.is_dir()]
+    dangling += [f"{p} -> {os.readlink(p)}" for p in entries if not is_metadata_name(p.name) and not p.exists()]
+    loose = [p for p in entries if p.suffix.lower() in VIDEO_EXTENSIONS and not is_metadata_name(p.name) and p.is_file()]
+    if not class_dirs:
+        hint = f"found {len(loose)} video(s) directly in it but no class folder" if loose else "found no class folder"
+        raise FileNotFoundError(
+            f"{str(root)!r}: {hint}; labelled data is laid out as {str(root)!r}/<class>/<video> (pre-training, which "
+            "needs no labels, also reads a flat folder)"
+        )
     names = _check_label_names([p.name for p in class_dirs], label_names, str(root))
-    samples = [
-        VideoSample(str(path), names.index(class_dir.name), str(path))
-        for class_dir in class_dirs
-        for path in sorted(class_dir.rglob("*"))
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()
-    ]
-    if not samples:
-        raise FileNotFoundError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found in {str(root)!r}/<class>/")
+    samples, empty = [], []
+    for class_dir in class_dirs:
+        videos = _walk_videos(class_dir, dangling, ignored)
+        samples += [VideoSample(str(path), names.index(class_dir.name), str(path)) for path in videos]
+        if not videos:
+            empty.append(class_dir.name)
+    _raise_dangling(dangling, root)
+    if empty:
+        raise FileNotFoundError(
+            f"{str(root)!r}: class folder(s) {empty} hold no video ({', '.join(VIDEO_EXTENSIONS)}); fill or remove them"
+        )
+    if loose:
+        logger.warning(
+            "%s: %d video(s) directly in the folder, not in a class folder, are not used (e.g. %s)",
+            root, len(loose), loose[0].name,
+        )  # fmt: skip
+    if ignored:
+        logger.info("%s: left out %d metadata file(s)/folder(s), e.g. %s", root, len(ignored), ignored[0])
     return VideoSource(samples, names, description=f"folder {root}")
 
 
+# `<path> <label>` or `<path>,<label>`: the label is the last field, so a path may hold spaces and commas
+_LIST_LINE = re.compile(r"(?P<path>.+?)\s*(?:,|\s)\s*(?P<label>[+-]?\d+)\s*")
+
+
 def list_file_source(
-    list_file: str | os.PathLike, data_root: str | os.PathLike | None = None, label_names: Sequence[str] | None = None
+    list_file: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
+    label_names: Sequence[str] | None = None,
+    labelled: bool = True,
 ) -> VideoSource:
     """VideoMAE-style list file: one ``<path> <integer label>`` per line (SSv2, Kinetics-400).
 
-    Relative paths are joined to ``data_root`` (default: the list file's folder). The label is the last
-    field, so paths may contain spaces. Class names default to ``"0"``, ``"1"``, …
+    The label is the last field, after a space or a comma, so paths may contain spaces and commas
+    (``my clips/a, b.mp4 3``). Relative paths are joined to ``data_root`` (default: the list file's folder).
+    Blank lines and lines starting with ``#`` are skipped. Class names default to ``"0"``, ``"1"``, …
+
+    With ``labelled=False`` (pre-training) a line is ``<path>`` or ``<path> <label>``: a last field that is an
+    integer is taken as a label (a video path ends with its extension) and ignored; every sample gets label -1.
+
+    Raises:
+        FileNotFoundError: the list file is missing.
+        ValueError: a line without an integer label, a negative label, or a label with no entry in
+            ``label_names`` (the message names the file, line and label).
     """
     list_file = Path(list_file)
     if not list_file.is_file():
@@ -116,19 +244,28 @@ def list_file_source(
     for line_number, line in enumerate(list_file.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = line.rsplit(maxsplit=1) if "," not in line else line.rsplit(",", 1)
-        try:
-            path, label = fields[0].strip(), int(fields[1])
-        except (IndexError, ValueError):
-            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {line!r}") from None
+        match = _LIST_LINE.fullmatch(line.strip())
+        if not labelled:
+            path, label = (match["path"] if match else line.strip()), -1
+        elif match is None:
+            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {line!r}")
+        else:
+            path, label = match["path"], int(match["label"])
+            if label < 0:
+                raise ValueError(f"{list_file}:{line_number}: label {label} of {path!r} is negative")
+            if label_names is not None and label >= len(label_names):
+                raise ValueError(
+                    f"{list_file}:{line_number}: label {label} of {path!r} is unknown: the training data has "
+                    f"{len(label_names)} classes (0-{len(label_names) - 1})"
+                )
         full = str(root / path)
         samples.append(VideoSample(full, label, full))
     if not samples:
         raise ValueError(f"list_file {str(list_file)!r} has no samples")
+    if not labelled:
+        return VideoSource(samples, [], description=f"list file {list_file}")
     num_labels = max(s.label for s in samples) + 1
     names = list(label_names) if label_names is not None else [str(i) for i in range(num_labels)]
-    if num_labels > len(names):
-        raise ValueError(f"{list_file}: label {num_labels - 1} but only {len(names)} label_names")
     return VideoSource(samples, names, description=f"list file {list_file}")
 
 
@@ -148,6 +285,10 @@ def _hf_video(value: Any, video_column: str) -> tuple[str | bytes, str]:
     raise TypeError(f"column {video_column!r}: expected a path, bytes or a Video(decode=False) dict, got {type(value)}")
 
 
+def _unknown_label(label: Any, video: str, column: str, names: Sequence[str]) -> str:
+    return f"{video}: label {label!r} (column {column!r}) is not one of the {len(names)} training classes {list(names)}"
+
+
 def hf_dataset_source(
     dataset: Any,
     video_column_name: str = "video",
@@ -157,6 +298,9 @@ def hf_dataset_source(
     """A source from a loaded ``datasets.Dataset`` or ``datasets.IterableDataset`` (streaming).
 
     ``label_column_name=None`` reads an unlabelled dataset (for pre-training): every sample gets label -1.
+    A label outside ``label_names`` (a validation class unknown to training) raises ``ValueError`` naming the
+    label and its video: when the source is built (map-style), or when that example is read (streaming). -1
+    (`datasets`' ClassLabel value for "no label") passes through.
 
     The video column may hold paths, bytes or a ``Video`` feature (cast to ``Video(decode=False)`` so that
     decoding stays ours); the label column a ``ClassLabel``, integers, or strings (mapped to
@@ -179,7 +323,7 @@ def hf_dataset_source(
         names, remap = [], None
     elif isinstance(label_feature, datasets.ClassLabel):
         names = _check_label_names(label_feature.names, label_names, "dataset")
-        remap = None if label_names is None else {i: names.index(n) for i, n in enumerate(label_feature.names)}
+        remap = None if label_names is None else {-1: -1} | {i: names.index(n) for i, n in enumerate(label_feature.names)}
     elif label_feature is not None and getattr(label_feature, "dtype", None) == "string" or (
         label_feature is None and label_names is not None
     ):
@@ -196,11 +340,22 @@ def hf_dataset_source(
         names, remap = list(label_names), None
     dataset = dataset.select_columns([c for c in (video_column_name, label_column_name) if c is not None])
 
+    def known(label: Any) -> bool:  # -1: `datasets`' ClassLabel value for "no label" (an unlabelled test split)
+        return label in remap if remap is not None else -1 <= int(label) < len(names)
+
+    if label_column_name is not None and not streaming:  # every label checked now, not when its video is read
+        for index, value in enumerate(dataset[label_column_name]):
+            if not known(value):
+                video = _hf_video(dataset[index][video_column_name], video_column_name)[1]
+                raise ValueError(_unknown_label(value, video, label_column_name, names))
+
     def to_sample(example: dict) -> VideoSample:
         video, name = _hf_video(example[video_column_name], video_column_name)
         if label_column_name is None:
             return VideoSample(video, -1, name)
         label = example[label_column_name]
+        if not known(label):
+            raise ValueError(_unknown_label(label, name, label_column_name, names))  # streaming: known when read
         return VideoSample(video, int(remap[label] if remap is not None else label), name)
 
     if streaming:
@@ -246,6 +401,7 @@ def load_video_source(
     label_column_name: str | None = "label",
     streaming: bool = False,
     label_names: Sequence[str] | None = None,
+    labelled: bool = True,
     shuffle_buffer_size: int = 0,
     seed: int = 0,
 ) -> VideoSource:
@@ -257,13 +413,19 @@ def load_video_source(
     - ``data_dir``: a folder ``data_dir[/<split>]/<class>/<video>``;
     - ``list_file``: ``<path> <label>`` lines, paths relative to ``data_root``.
 
+    ``labelled=False`` (pre-training, which uses no labels) reads a flat folder of videos as well as a folder
+    of class folders, a list file of bare paths, and a dataset without a label column (``label_column_name``
+    is then not read); every sample gets label -1 and ``label_names`` is empty.
+
     A streaming dataset with ``shuffle_buffer_size > 0`` is shuffled as ``datasets`` does it,
     ``IterableDataset.shuffle(seed, buffer_size)`` (shard order and a buffer of examples), with another order each
     epoch after :meth:`VideoSource.set_epoch` (the training datasets call it from their ``set_epoch``).
 
     Raises:
-        ValueError: not exactly one source, or a missing column (the message lists the dataset's columns).
-        FileNotFoundError: ``data_dir`` / ``list_file`` does not exist.
+        ValueError: not exactly one source, a missing column (the message lists the dataset's columns), or a
+            label unknown to ``label_names`` (the message names it and its video).
+        FileNotFoundError: ``data_dir`` / ``list_file`` does not exist, an empty class folder, a dangling
+            symbolic link (see :func:`folder_source`).
     """
     given = [name for name, value in (("dataset_name", dataset_name), ("data_dir", data_dir), ("list_file", list_file)) if value]
     if dataset_name == "videofolder" and data_dir:
@@ -285,9 +447,9 @@ def load_video_source(
             )
         if streaming and shuffle_buffer_size > 0:
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
-        return hf_dataset_source(dataset, video_column_name, label_column_name, label_names)
+        return hf_dataset_source(dataset, video_column_name, label_column_name if labelled else None, label_names)
     if streaming:
         raise ValueError("streaming=True applies to dataset_name sources only")
     if data_dir:
-        return folder_source(data_dir, split, label_names)
-    return list_file_source(list_file, data_root, label_names)
+        return folder_source(data_dir, split, label_names, labelled=labelled)
+    return list_file_source(list_file, data_root, label_names, labelled=labelled)

@@ -7,6 +7,7 @@ scaled to [0, 1] and normalised with ``mean`` / ``std`` (ImageNet by default).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import kornia.augmentation as K
@@ -48,9 +49,12 @@ class _ClipTransform:
 
 
 class PretrainingTransform(_ClipTransform):
-    """Random resized crop (``scale``), optional horizontal flip, normalisation; one draw per clip.
+    """Random resized crop (``scale``, ``ratio``), optional horizontal flip, normalisation; one draw per clip.
 
-    Output ``(…, T, C, image_size, image_size)``.
+    Output ``(…, T, C, image_size, image_size)``. The boxes are kornia's ``RandomResizedCrop`` draws
+    (:func:`sample_resized_crop_boxes`, from torch's global generator); each box is cut from the uint8 frames and
+    resized bilinearly (``align_corners=False``, no antialiasing, as kornia's crop-then-resize) before the
+    conversion to float, which costs a quarter of converting whole frames first.
     """
 
     def __init__(
@@ -63,14 +67,32 @@ class PretrainingTransform(_ClipTransform):
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
     ) -> None:
         super().__init__(mean, std)
-        self.image_size = image_size
-        ops = [K.RandomResizedCrop((image_size, image_size), scale=scale, ratio=ratio, align_corners=False)]
-        if horizontal_flip:
-            ops.append(K.RandomHorizontalFlip())
-        self.augmentation = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+        if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+        self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
+        self.horizontal_flip = horizontal_flip
 
-    def augment(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.normalize(self.augmentation(clips))
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        if video.ndim not in (4, 5):
+            raise ValueError(f"expected a (T, H, W, C) or (K, T, H, W, C) clip, got shape {tuple(video.shape)}")
+        single = video.ndim == 4
+        clips = video.unsqueeze(0) if single else video  # (K, T, H, W, C)
+        k, _, height, width, _ = clips.shape
+        boxes = sample_resized_crop_boxes(torch.tensor([[height, width]]).expand(k, 2), self.scale, self.ratio)
+        boxes = (boxes * torch.tensor([width, height, width, height])).round().long().tolist()  # pixels
+        flips = (torch.rand(k) < 0.5).tolist() if self.horizontal_flip else [False] * k
+        out = []
+        for (x0, y0, box_width, box_height), flip in zip(boxes, flips):  # K clips of one video (1 in pre-training)
+            crop = clips[len(out), :, y0 : y0 + box_height, x0 : x0 + box_width].permute(0, 3, 1, 2)  # (T, C, h, w)
+            if crop.dtype != torch.uint8:
+                crop = crop.float() * 255  # float clips are in [0, 1]
+            crop = torch.nn.functional.interpolate(
+                crop, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+            ).contiguous()  # channels-first again (the crop of (T, H, W, C) frames is channels-last)
+            out.append(crop.flip(-1) if flip else crop)
+        clips = torch.stack(out).float()  # (K, T, C, S, S), 0..255
+        clips = clips.mul_(1 / (255 * self.std)).sub_(self.mean / self.std)  # the normalisation in place
+        return clips[0] if single else clips
 
 
 def _repeat_params(params: list[ParamItem], repeats: int, shape: torch.Size) -> list[ParamItem]:
@@ -261,3 +283,127 @@ class MixupCutmix:
         targets = self.smooth_one_hot(labels)
         soft_labels = targets * lam + targets.flip(0) * (1.0 - lam)
         return {**batch, "pixel_values": pixel_values, "labels": soft_labels}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Augmentation on the training device
+# ---------------------------------------------------------------------------------------------------------------
+def device_frame_size(image_size: int) -> tuple[int, int]:
+    """The ``(height, width)`` that DataLoader workers resize frames to (with FFmpeg's scaler, at decode time) for
+    :class:`PretrainingAugmentation`: about 8/7 x 10/7 of ``image_size`` (256 x 320 for 224), so that the smallest crop
+    of ``PretrainingTransform``'s default scale still spans about ``image_size`` pixels of it, even sizes."""
+    return (2 * round(image_size * 4 / 7), 2 * round(image_size * 5 / 7))
+
+
+def sample_resized_crop_boxes(
+    source_size: torch.Tensor,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random resized crop boxes, one per row of ``source_size`` ``(B, 2)`` (height, width in pixels), drawn as
+    kornia's ``RandomResizedCrop`` draws them for an image of that size (torchvision's ``get_params``): 10 candidates
+    of area ``U(scale)`` x H x W and aspect ratio (width / height) ``exp(U(log ratio))``, rounded to pixels; the first
+    that fits, else the largest crop of the nearest allowed ratio; the top-left corner uniform over the positions.
+
+    Returns ``(B, 4)`` float boxes ``(x0, y0, width, height)`` as fractions of the source's width and height, on
+    ``source_size``'s device. No host-device synchronisation."""
+    device = source_size.device
+    size = source_size.to(torch.float32)
+    height, width = size[:, :1], size[:, 1:]  # (B, 1)
+    batch = size.shape[0]
+    draws = torch.rand((batch, 22), generator=generator, device=device)  # 10 areas, 10 ratios, 2 positions
+    area = (draws[:, :10] * (scale[1] - scale[0]) + scale[0]) * height * width
+    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(draws[:, 10:20] * (log_high - log_low) + log_low)
+    w = torch.sqrt(area * aspect).round().floor()
+    h = torch.sqrt(area / aspect).round().floor()
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    found, first = ((fits.int().cumsum(1) == 1) & fits).int().max(1)  # the first candidate that fits
+    rows = torch.arange(batch, device=device)
+    h_out, w_out = h[rows, first], w[rows, first]
+    # fallback (no candidate fits): as kornia / torchvision, the whole image clipped to the nearest allowed ratio
+    height, width = height[:, 0], width[:, 0]
+    in_ratio = width / height
+    low, high = min(ratio), max(ratio)
+    w_fallback = torch.where(in_ratio > high, torch.round(height * high), width).floor()
+    h_fallback = torch.where(in_ratio < low, torch.round(width / low), height).floor()
+    h_out = torch.where(found.bool(), h_out, h_fallback).clamp(min=1).minimum(height)
+    w_out = torch.where(found.bool(), w_out, w_fallback).clamp(min=1).minimum(width)
+    x0 = (draws[:, 20] * (width - w_out + 1)).floor().minimum(width - w_out)
+    y0 = (draws[:, 21] * (height - h_out + 1)).floor().minimum(height - h_out)
+    return torch.stack([x0 / width, y0 / height, w_out / width, h_out / height], dim=1)
+
+
+class PretrainingAugmentation(torch.nn.Module):
+    """:class:`PretrainingTransform` run batched on the training device: random resized crop, horizontal flip and
+    normalisation of uint8 clips that DataLoader workers decoded (and resized to a fixed size, e.g.
+    :func:`device_frame_size`), with one draw per clip applied to all of its frames.
+
+    The crop boxes are drawn in each clip's source geometry (``source_size``, the frames' size before the decode-time
+    resize), as :class:`PretrainingTransform` draws them on the source frames (:func:`sample_resized_crop_boxes`),
+    then sampled bilinearly from the resized frames (``grid_sample``, ``align_corners=False``: the sample positions of
+    kornia's crop-then-resize). So the distributions are the same; the pixels differ by the resize at decode time.
+    ``num_sample`` clips are made of each input clip, each with its own draw (repeated sampling).
+
+    All random draws come from ``generator`` (on the clips' device) or the device's default generator; nothing waits
+    on the device.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        scale: tuple[float, float] = (0.5, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        horizontal_flip: bool = True,
+        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+        std: Sequence[float] = IMAGENET_DEFAULT_STD,
+        num_sample: int = 1,
+    ) -> None:
+        super().__init__()
+        if image_size < 1 or num_sample < 1:
+            raise ValueError(f"image_size and num_sample must be >= 1, got {image_size} and {num_sample}")
+        if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+        self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
+        self.horizontal_flip, self.num_sample = horizontal_flip, num_sample
+        std_t = torch.tensor(std, dtype=torch.float32)
+        # x / 255 normalised = x * gain - offset, per channel
+        self.register_buffer("gain", (1.0 / (255.0 * std_t)).view(1, 1, -1, 1, 1), persistent=False)
+        self.register_buffer("offset", (torch.tensor(mean, dtype=torch.float32) / std_t).view(1, 1, -1, 1, 1), persistent=False)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        source_size: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``pixel_values``: uint8 ``(B, T, C, H, W)``; ``source_size``: ``(B, 2)`` (height, width) of the frames
+        before the decode-time resize (``None``: ``(H, W)``). Returns float32 ``(B * num_sample, T, C, S, S)``,
+        ``S = image_size``, the ``num_sample`` clips of each input clip next to each other."""
+        if pixel_values.ndim != 5:
+            raise ValueError(f"expected (B, T, C, H, W) clips, got shape {tuple(pixel_values.shape)}")
+        b, t, c, h, w = pixel_values.shape
+        device = pixel_values.device
+        if source_size is None:
+            source_size = torch.tensor([[h, w]], device=device).expand(b, 2)
+        source_size = source_size.to(device)
+        if self.num_sample > 1:
+            source_size = source_size.repeat_interleave(self.num_sample, 0)
+        n = b * self.num_sample
+        boxes = sample_resized_crop_boxes(source_size, self.scale, self.ratio, generator)  # (N, 4) fractions
+        steps = (torch.arange(self.image_size, device=device, dtype=torch.float32) + 0.5) / self.image_size  # (S,)
+        xs = 2 * (boxes[:, :1] + steps * boxes[:, 2:3]) - 1  # (N, S), grid_sample's [-1, 1] (align_corners=False)
+        ys = 2 * (boxes[:, 1:2] + steps * boxes[:, 3:4]) - 1
+        if self.horizontal_flip:
+            flip = torch.rand((n, 1), generator=generator, device=device) < 0.5
+            xs = torch.where(flip, xs.flip(1), xs)
+        grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)  # (N, S, S, 2)
+        frames = pixel_values.reshape(b, t * c, h, w)
+        if self.num_sample > 1:
+            frames = frames.repeat_interleave(self.num_sample, 0)
+        out = torch.nn.functional.grid_sample(
+            frames.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )  # (N, T * C, S, S)
+        out = out.view(n, t, c, self.image_size, self.image_size)
+        return out * self.gain - self.offset

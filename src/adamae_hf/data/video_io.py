@@ -17,6 +17,10 @@ How frames are found (the approach of torchcodec's "exact" mode):
   reached by seeking to the keyframe before it, then decoding forward; elsewhere (MPEG-PS ``.mpg``, MPEG-TS, ...)
   and whenever a decoded frame's time stamp is not one of the demuxed ones or the demuxer cannot seek, the stream
   is decoded forward from its first frame;
+- packets the demuxer flags as discarded are no frames of the video: an MP4 cut without re-encoding
+  (``ffmpeg -ss ... -c copy``, phone editors) keeps the packets from the keyframe before the cut, and its edit list
+  hides the frames before the cut (and after the end), as every player does (torchcodec#1502); the hidden keyframes
+  still serve as seek points;
 - a change of resolution mid-stream is resized (bilinear) to the first frame's size;
 - a rotation in the stream's display matrix (phone videos) is applied, as players do: frames come back upright
   (read from `VideoFrame.rotation`; PyAV versions without it return frames as stored).
@@ -26,12 +30,19 @@ clamped to the last frame, i.e. **the last frame is repeated** (never black fram
 
 Every failure (missing, empty or undecodable file, no video stream, a decoder error) is a
 :class:`VideoReadError` naming the file.
+
+:class:`VideoReader` opens a video once and indexes it once (the index is cached on disk, see
+:func:`default_index_cache_dir`), then reads any number of clips; :func:`read_video_clips` is a one-shot use of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import os
+import tempfile
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
@@ -40,6 +51,8 @@ import av
 import numpy as np
 import torch
 
+
+logger = logging.getLogger(__name__)
 
 VideoInput = str | os.PathLike | bytes | bytearray | BinaryIO
 
@@ -50,6 +63,10 @@ _TRUNCATION_TOLERANCE = 2
 _SEEK_GAP = 64
 # Demuxers (``container.format.name``, first name) whose seek lands exactly on the keyframe asked for.
 _EXACT_SEEK_FORMATS = frozenset({"mov", "matroska", "avi", "flv", "asf"})
+# Decoders whose ``skip_frame = NONREF`` skips only frames that no other frame is predicted from (H.264: nal_ref_idc
+# 0; MPEG-1/2/4: B-frames; VP8/VP9: frames that refresh no reference). HEVC's "non-reference" pictures may still be
+# referenced from a higher temporal sub-layer, so it is not listed.
+_SKIP_NONREF_CODECS = frozenset({"h264", "mpeg1video", "mpeg2video", "mpeg4", "vp8", "vp9"})
 
 
 class VideoReadError(Exception):
@@ -173,25 +190,29 @@ def _index_frames(container: av.container.InputContainer, stream, name: str) -> 
     """Demux (without decoding) every packet of ``stream``; raises :class:`VideoReadError` when it has none.
 
     A stream that starts mid-GOP (a cut MPEG-TS capture, say) has packets before its first keyframe, and B-frames
-    right after it that show earlier frames: none of them can be decoded, so they are no frames of the video."""
-    pts, keys, count, first_key = [], [], 0, None
+    right after it that show earlier frames: none of them can be decoded, so they are no frames of the video.
+    Packets flagged as discarded (hidden by an MP4 edit list) are no frames either, but a discarded keyframe is still
+    a place to seek to."""
+    pts, keys, count, first_key, first_key_pts = [], [], 0, None, None
     for packet in container.demux(stream):
         if packet.size == 0:  # the demuxer's end-of-stream flush packet
             continue
-        count += 1
         time_stamp = packet.pts
+        if packet.is_keyframe and time_stamp is not None:
+            keys.append(time_stamp)
+            if first_key is None:
+                first_key, first_key_pts = len(pts), time_stamp
+        if packet.is_discard:
+            continue
+        count += 1
         if time_stamp is not None:
             pts.append(time_stamp)
-            if packet.is_keyframe:
-                keys.append(time_stamp)
-                if first_key is None:
-                    first_key = len(pts) - 1
     if count == 0:
         raise VideoReadError(name, "the video stream has no frames")
     if len(pts) < count or len(set(pts)) < count:  # frames cannot be told apart by time stamp: count them
         return _FrameIndex(count, None, np.zeros(0, np.int64))
     if first_key is not None:
-        decodable = [p for p in pts[first_key:] if p >= pts[first_key]]
+        decodable = [p for p in pts[first_key:] if p >= first_key_pts]
         pts = decodable if decodable else pts
     return _FrameIndex(len(pts), np.sort(np.asarray(pts, dtype=np.int64)), np.sort(np.asarray(keys, dtype=np.int64)))
 
@@ -202,9 +223,11 @@ class _SeekUntrusted(Exception):
 
 class _FrameConverter:
     """Decoded frame -> upright (H, W, 3) uint8 RGB array of the stream's first size: the size its header gives
-    (that of its first frame), else that of the first frame converted."""
+    (that of its first frame), else that of the first frame converted; or of ``frame_size`` (height, width) when
+    given, scaled and converted in one pass of FFmpeg's scaler."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, frame_size: tuple[int, int] | None = None) -> None:
+        self.frame_size = frame_size
         width, height = stream.codec_context.width, stream.codec_context.height
         self.size: tuple[int, int] | None = (width, height) if width > 0 and height > 0 else None  # as stored
         self.rotation: int | None = None
@@ -214,21 +237,42 @@ class _FrameConverter:
             self.size = (frame.width, frame.height)
         if self.rotation is None:
             self.rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
-        if (frame.width, frame.height) != self.size:  # resolution change mid-stream: back to the first size
-            frame = frame.reformat(width=self.size[0], height=self.size[1], format="rgb24", interpolation="BILINEAR")
-        array = frame.to_ndarray(format="rgb24")
+        # one scaler thread: FFmpeg's default (one per core) costs more in thread start-up than a frame's conversion
+        if self.frame_size is not None:  # the upright frame is frame_size: the stored one may be turned by 90 degrees
+            height, width = self.frame_size[:: -1 if self.rotation % 180 == 90 else 1]
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR", threads=1)
+        elif (frame.width, frame.height) != self.size:  # resolution change mid-stream: back to the first size
+            width, height = self.size
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR", threads=1)
+        else:
+            array = frame.to_ndarray(format="rgb24", threads=1)
         if self.rotation % 90 == 0 and self.rotation:
             # the display matrix rotates counter-clockwise by `rotation` degrees (PyAV's VideoFrame.rotation)
             array = np.ascontiguousarray(np.rot90(array, k=self.rotation // 90))
         return array
 
 
-def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list, name: str) -> dict[int, np.ndarray]:
+def _decoded(container, stream, keep: set[int] | None):
+    """The frames decoded from ``stream``'s packets from where the container is; with ``keep`` (the presentation time
+    stamps wanted), packets of other frames are decoded only if they are keyframes or other frames may refer to them
+    (``skip_frame = NONREF``, for the decoders of ``_SKIP_NONREF_CODECS``)."""
+    context = stream.codec_context
+    if keep is not None and context.name not in _SKIP_NONREF_CODECS:
+        keep = None
+    for packet in container.demux(stream):
+        if keep is not None:
+            wanted = packet.pts is None or packet.is_keyframe or packet.pts in keep
+            context.skip_frame = "DEFAULT" if wanted else "NONREF"
+        yield from packet.decode()
+
+
+def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list, name: str,
+                    keep: set[int] | None = None) -> dict[int, np.ndarray]:  # fmt: skip
     """Decode from the first frame, identifying frames by time stamp (or by count when the packets had none)."""
     frames: dict[int, np.ndarray] = {}
     position = index.index_of() if index.pts is not None else {}
     pos, count = 0, -1
-    for frame in container.decode(stream):
+    for frame in _decoded(container, stream, keep if position else None):
         counter[0] += 1
         count += 1
         if not position:  # packets without usable time stamps: frames come out in presentation order
@@ -250,7 +294,8 @@ def _decode_forward(container, stream, wanted: Sequence[int], index: _FrameIndex
     return frames
 
 
-def _seek_before(container, stream, index: _FrameIndex, position: dict[int, int], target: int, counter: list):
+def _seek_before(container, stream, index: _FrameIndex, position: dict[int, int], target: int, counter: list,
+                 keep: set[int] | None = None):  # fmt: skip
     """Seek to the keyframe at or before frame ``target`` and return an iterator of ``(frame index, frame)`` from
     there. Demuxers seek by their own index's time stamps (decoding time in some); a seek that lands after the
     target is retried from an earlier keyframe. Raises :class:`_SeekUntrusted` when that does not help, or when the
@@ -263,7 +308,7 @@ def _seek_before(container, stream, index: _FrameIndex, position: dict[int, int]
             container.seek(key, stream=stream, backward=True)
         except av.FFmpegError:
             break
-        frames = container.decode(stream)
+        frames = _decoded(container, stream, keep)
         first = next(frames, None)
         if first is None or first.pts is None or int(first.pts) not in position:
             break
@@ -283,7 +328,8 @@ def _numbered(first, frames, position: dict[int, int], counter: list):
             yield position[int(frame.pts)], frame
 
 
-def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list) -> dict[int, np.ndarray]:
+def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex, convert, counter: list,
+                    keep: set[int] | None = None) -> dict[int, np.ndarray]:  # fmt: skip
     """Seek to the keyframe before each far-ahead wanted frame (``_SEEK_GAP``) and decode forward; raises
     :class:`_SeekUntrusted` when a decoded frame is not where the index says. Frames missing at the end of the
     stream are left out of the result."""
@@ -292,7 +338,7 @@ def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex
     pos, current, decoded = 0, -1, None
     while pos < len(wanted):
         if decoded is None or wanted[pos] - current > _SEEK_GAP:
-            decoded = _seek_before(container, stream, index, position, wanted[pos], counter)
+            decoded = _seek_before(container, stream, index, position, wanted[pos], counter, keep)
         for current, frame in decoded:
             if current < wanted[pos]:
                 continue
@@ -309,6 +355,282 @@ def _decode_seeking(container, stream, wanted: Sequence[int], index: _FrameIndex
     return frames
 
 
+def _complete(frames: dict[int, np.ndarray], wanted: Sequence[int], num_frames: int, name: str) -> dict[int, np.ndarray]:
+    """The bad-video policy for frames that did not decode: up to ``_TRUNCATION_TOLERANCE`` at the end of the stream
+    repeat the last decoded one; any other gap is a :class:`VideoReadError`."""
+    if len(frames) < len(wanted):
+        if not frames:
+            raise VideoReadError(name, "no frame could be decoded")
+        last_ok = max(frames)
+        if num_frames - 1 - last_ok > _TRUNCATION_TOLERANCE or any(w < last_ok for w in wanted if w not in frames):
+            raise VideoReadError(
+                name, f"truncated or corrupt: the video stream has {num_frames} frames but only "
+                f"{len(frames)} of the {len(wanted)} wanted decoded (the last at index {last_ok})",
+            )  # fmt: skip
+        for missing in wanted:  # the last frames failed to decode: repeat the last good one
+            frames.setdefault(missing, frames[last_ok])
+    return frames
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The frame index cache
+# ---------------------------------------------------------------------------------------------------------------
+_INDEX_CACHE_VERSION = 1
+_MEMORY_CACHE_SIZE = 4096  # frame indices kept in the process (about 8 bytes per frame each)
+_memory_cache: OrderedDict[str, _FrameIndex] = OrderedDict()
+
+
+def default_index_cache_dir() -> str | None:
+    """Where frame indices are cached on disk: ``$ADAMAE_FRAME_INDEX_CACHE`` if set (``""``, ``0`` or ``off`` turn
+    the disk cache off: ``None``), else ``$ADAMAE_HF_CACHE/frame_index`` (default ``~/.cache/adamae_hf/frame_index``,
+    beside the synthetic datasets)."""
+    value = os.environ.get("ADAMAE_FRAME_INDEX_CACHE")
+    if value is not None:
+        return None if value.strip().lower() in ("", "0", "off", "false", "none") else value
+    base = os.environ.get("ADAMAE_HF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "adamae_hf")
+    return os.path.join(base, "frame_index")
+
+
+def _cache_key(path: str) -> str | None:
+    """The key of a local file's index: its real path, size and modification time (and the PyAV version, whose
+    demuxer makes the index); ``None`` when the file cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    text = f"{_INDEX_CACHE_VERSION}|{av.__version__}|{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _load_cached_index(key: str, cache_dir: str | None) -> _FrameIndex | None:
+    if key in _memory_cache:
+        _memory_cache.move_to_end(key)
+        return _memory_cache[key]
+    if cache_dir is None:
+        return None
+    try:
+        data = np.load(os.path.join(cache_dir, key[:2], key + ".npy"), allow_pickle=False)
+        num_frames, has_pts, num_pts, num_keys = (int(v) for v in data[:4])
+        if data.shape != (4 + num_pts + num_keys,) or (has_pts and num_pts != num_frames):
+            return None
+    except (OSError, ValueError):
+        return None
+    index = _FrameIndex(num_frames, data[4 : 4 + num_pts].copy() if has_pts else None, data[4 + num_pts :].copy())
+    _remember(key, index)
+    return index
+
+
+def _store_index(key: str, index: _FrameIndex, cache_dir: str | None) -> None:
+    _remember(key, index)
+    if cache_dir is None:
+        return
+    pts = index.pts if index.pts is not None else np.zeros(0, np.int64)
+    header = [index.num_frames, index.pts is not None, len(pts), len(index.key_pts)]
+    data = np.concatenate([np.asarray(header, np.int64), pts, index.key_pts]).astype(np.int64)
+    directory = os.path.join(cache_dir, key[:2])
+    try:  # written whole, then renamed: concurrent workers never read half a file
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as f:
+            np.save(f, data, allow_pickle=False)
+        os.replace(f.name, os.path.join(directory, key + ".npy"))
+    except OSError as e:  # a read-only or full disk: the index is rebuilt next time
+        logger.debug("cannot cache the frame index in %s: %s", directory, e)
+
+
+def _remember(key: str, index: _FrameIndex) -> None:
+    _memory_cache[key] = index
+    _memory_cache.move_to_end(key)
+    while len(_memory_cache) > _MEMORY_CACHE_SIZE:
+        _memory_cache.popitem(last=False)
+
+
+_DEFAULT = object()
+
+
+class VideoReader:
+    """A video opened once, its frames indexed once; then any number of frame-exact reads (see the module docstring).
+
+    The index (every frame's presentation time stamp, the keyframes') comes from demuxing the whole file once; for a
+    local file it is cached, keyed by the file's real path, size and modification time, in memory (this process) and
+    on disk (``index_cache_dir``, default :func:`default_index_cache_dir`: one ``.npy`` file per video of about 8
+    bytes per frame, e.g. 1.7 MB for two hours at 30 fps). Later readers of the same file, in this process or another
+    (DataLoader workers, later epochs), then read only the file's header and the packets they decode. Bytes, file-like
+    objects and remote (fsspec) files are indexed on every open.
+
+    Args:
+        video: a path (local, or any fsspec URL), the file's bytes, or a seekable binary file-like object.
+        frame_size: ``(height, width)`` to resize every frame to with FFmpeg's scaler (bilinear) as it is converted to
+            RGB (cheaper than converting at full size); ``None`` keeps the first frame's size.
+        num_threads: decoder threads (0: FFmpeg's choice); ``None``: torch's intra-op thread count, which is 1 in a
+            DataLoader worker (a worker is one core).
+        index_cache_dir: where frame indices are cached on disk; ``None`` turns the disk cache off.
+
+    Raises:
+        VideoReadError: missing, empty, undecodable file or no video stream (here or in a later read). A reader that
+            raised is closed.
+
+    ``stats``: ``"decoded_frames"`` (frames decoded, added up over reads), ``"seeked"`` (whether the last read
+    sought), ``"index_cached"`` (whether the index came from the cache), ``"indices"`` (the last
+    :meth:`read_clips`' frame indices) and ``"source_size"`` (upright ``(height, width)`` before ``frame_size``).
+
+    Frames that no decoded frame depends on (non-reference frames) and that are not wanted are skipped by the decoder
+    (FFmpeg's ``skip_frame = NONREF``): the other frames decode exactly as without skipping.
+    """
+
+    def __init__(
+        self,
+        video: VideoInput,
+        *,
+        frame_size: tuple[int, int] | None = None,
+        num_threads: int | None = None,
+        index_cache_dir: str | os.PathLike | None | object = _DEFAULT,
+    ) -> None:
+        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+            raise ValueError(f"frame_size must be (height, width) of positive sizes, got {frame_size!r}")
+        if num_threads is not None and num_threads < 0:
+            raise ValueError(f"num_threads must be >= 0 (0: FFmpeg's choice), got {num_threads}")
+        self.name = describe_video(video)
+        self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
+        if num_threads is None:
+            num_threads = torch.get_num_threads()
+        self.num_threads = num_threads
+        cache_dir = default_index_cache_dir() if index_cache_dir is _DEFAULT else index_cache_dir
+        self.index_cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.stats = {"decoded_frames": 0, "seeked": False, "index_cached": False}
+        self._container: av.container.InputContainer | None = None
+        self._stream = None
+        self._at_start = False
+        self._guarded(self._open_and_index, video)
+
+    # -------------------------------------------------------------------------------------------- public API
+    @property
+    def num_frames(self) -> int:
+        """Frames in the video stream (those a player shows)."""
+        return self._index.num_frames
+
+    def get_frames(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """The frames at ``indices`` (any order, repeats allowed), ``torch.uint8`` ``(N, H, W, 3)`` RGB, upright.
+
+        Raises:
+            ValueError: no indices.
+            IndexError: an index outside ``[0, num_frames)``.
+            VideoReadError: the frames cannot be decoded (truncated or corrupt file); the reader is then closed.
+        """
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            raise ValueError("no frame indices given")
+        if indices.min() < 0 or indices.max() >= self.num_frames:
+            raise IndexError(f"frame indices must be in [0, {self.num_frames}), got {indices.min()}..{indices.max()}")
+        if self._container is None:
+            raise VideoReadError(self.name, "the reader is closed")
+        wanted = np.unique(indices).tolist()
+        frames = self._guarded(self._decode, wanted)
+        decoded = np.stack([frames[i] for i in wanted])
+        return torch.from_numpy(decoded[np.searchsorted(wanted, indices)])
+
+    def read_clips(
+        self,
+        num_frames: int,
+        sampling_rate: int,
+        num_clips: int = 1,
+        mode: Literal["train", "eval"] = "train",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``num_clips`` clips (:func:`sample_clip_indices`), ``torch.uint8`` ``(K, T, H, W, 3)``; the indices read
+        are in ``stats["indices"]``. Raises as :meth:`get_frames`; ``ValueError`` for arguments below 1 or an
+        unknown ``mode``."""
+        indices = sample_clip_indices(self.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
+        self.stats["indices"] = indices
+        clips = self.get_frames(indices.ravel())
+        return clips.reshape(*indices.shape, *clips.shape[1:])
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
+            container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown)
+            pass
+
+    # -------------------------------------------------------------------------------------------- internals
+    def _guarded(self, function, *args):
+        """``function(*args)``, any error turned into a :class:`VideoReadError` naming the file; on an error the
+        reader is closed and every PyAV object dropped before raising: a traceback kept alive (e.g. by a caller) must
+        not hold a codec context, whose finalizer would wait on decoder threads that a forked DataLoader worker
+        lacks."""
+        failure: tuple[str, str] | None = None
+        try:
+            return function(*args)
+        except VideoReadError as e:
+            failure = (e.path or self.name, e.reason)
+        except Exception as e:  # noqa: BLE001  (any decoder, demuxer or conversion error names the file)
+            failure = (self.name, f"undecodable video ({type(e).__name__}: {e})")
+        self.close()
+        raise VideoReadError(*failure)
+
+    def _open_and_index(self, video: VideoInput) -> None:
+        self._source = _load_source(video, self.name)
+        self._reopen()
+        key = _cache_key(self._source) if isinstance(self._source, str) else None
+        index = _load_cached_index(key, self.index_cache_dir) if key is not None else None
+        self.stats["index_cached"] = index is not None
+        if index is None:
+            index = _index_frames(self._container, self._stream, self.name)
+            self._at_start = False
+            if key is not None:
+                _store_index(key, index, self.index_cache_dir)
+        self._index = index
+        self._seekable = index.pts is not None and self._container.format.name.split(",")[0] in _EXACT_SEEK_FORMATS
+
+    def _reopen(self) -> None:
+        """(Re)open the container at its start."""
+        self.close()
+        container = _open(self._source, self.name)
+        self._container = container
+        if not container.streams.video:
+            raise VideoReadError(self.name, "the file has no video stream")
+        self._stream = container.streams.video[0]
+        if self.num_threads != 1:
+            self._stream.thread_type = "AUTO"
+        self._stream.codec_context.thread_count = self.num_threads
+        self._at_start = True
+
+    def _decode(self, wanted: list[int]) -> dict[int, np.ndarray]:
+        counter, frames = [0], None
+        convert = _FrameConverter(self._stream, self.frame_size)
+        keep = set(self._index.pts[wanted].tolist()) if self._index.pts is not None else None
+        seeked = self._seekable
+        if seeked:
+            try:
+                frames = _decode_seeking(self._container, self._stream, wanted, self._index, convert, counter, keep)
+            except _SeekUntrusted:
+                frames = None
+            self._at_start = False
+        if frames is None or len(frames) < len(wanted):  # decode forward from the very start
+            seeked = False
+            if not self._at_start:
+                self._reopen()
+            self._at_start = False
+            convert = _FrameConverter(self._stream, self.frame_size)
+            frames = _decode_forward(self._container, self._stream, wanted, self._index, convert, counter, self.name, keep)
+        self.stats["decoded_frames"] += counter[0]
+        self.stats["seeked"] = seeked
+        if convert.size is not None:  # (height, width) of the upright frames before any frame_size resize
+            width, height = convert.size
+            self.stats["source_size"] = (width, height) if (convert.rotation or 0) % 180 == 90 else (height, width)
+        return _complete(frames, wanted, self._index.num_frames, self.name)
+
+
 def read_video_clips(
     video: VideoInput,
     num_frames: int,
@@ -318,9 +640,10 @@ def read_video_clips(
     generator: torch.Generator | None = None,
     *,
     stats: dict | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Read ``num_clips`` clips of ``num_frames`` frames at temporal stride ``sampling_rate``, frame-exactly (see
-    the module docstring).
+    the module docstring): a one-shot :class:`VideoReader`.
 
     Args:
         video: a path (local, or any fsspec URL), the file's bytes, or a seekable binary file-like object.
@@ -333,9 +656,11 @@ def read_video_clips(
         stats: if given, ``"decoded_frames"`` (frames PyAV decoded, added up), ``"video_frames"`` (the video's
             frame count), ``"indices"`` (the ``(K, T)`` frame indices read) and ``"seeked"`` (whether seeking
             was used) are written to it.
+        frame_size: ``(height, width)`` to resize the frames to at decode time (see :class:`VideoReader`).
 
     Returns:
-        ``torch.uint8`` tensor of shape ``(K, T, H, W, 3)`` (RGB, upright, at the first frame's size).
+        ``torch.uint8`` tensor of shape ``(K, T, H, W, 3)`` (RGB, upright, at the first frame's size or
+        ``frame_size``).
 
     Raises:
         VideoReadError: missing, empty, truncated or undecodable file, no video stream, or any decoder error.
@@ -345,69 +670,12 @@ def read_video_clips(
         raise ValueError("num_frames, sampling_rate and num_clips must be >= 1")
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-    name = describe_video(video)
-    opened: list[av.container.InputContainer] = []
-    failure: tuple[str, str] | None = None
-    try:
-        source = _load_source(video, name)
-        indices, frames, wanted = _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, stats)
-    except VideoReadError as e:
-        failure = (e.path or name, e.reason)
-    except Exception as e:  # noqa: BLE001  (any decoder, demuxer or conversion error names the file)
-        failure = (name, f"undecodable video ({type(e).__name__}: {e})")
-    finally:
-        for container in opened:
-            container.close()
-    # Drop every PyAV object before raising: a traceback kept alive (e.g. by a caller) must not hold a
-    # codec context, whose finalizer would wait on decoder threads that a forked DataLoader worker lacks.
-    opened.clear()
-    if failure is not None:
-        raise VideoReadError(*failure)
-    decoded = np.stack([frames[i] for i in wanted])  # (F, H, W, 3), F = len(wanted)
-    return torch.from_numpy(decoded[np.searchsorted(wanted, indices)])
-
-
-def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, stats):
-    """The body of :func:`read_video_clips`; every container it opens is appended to ``opened`` (closed by the
-    caller)."""
-
-    def video_stream():
-        opened.append(_open(source, name))
-        if not opened[-1].streams.video:
-            raise VideoReadError(name, "the file has no video stream")
-        stream = opened[-1].streams.video[0]
-        stream.thread_type = "AUTO"
-        return opened[-1], stream
-
-    container, stream = video_stream()
-    index = _index_frames(container, stream, name)
-    seekable = index.pts is not None and container.format.name.split(",")[0] in _EXACT_SEEK_FORMATS
-    indices = sample_clip_indices(index.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
-    wanted = sorted(set(indices.ravel().tolist()))
-    counter, frames = [0], None
-    if seekable:
+    with VideoReader(video, frame_size=frame_size) as reader:
         try:
-            frames = _decode_seeking(container, stream, wanted, index, _FrameConverter(stream), counter)
-        except _SeekUntrusted:
-            frames = None
-    if frames is None or len(frames) < len(wanted):  # decode forward from the very start
-        seekable = False
-        container, stream = video_stream()
-        frames = _decode_forward(container, stream, wanted, index, _FrameConverter(stream), counter, name)
-    if stats is not None:
-        stats["decoded_frames"] = stats.get("decoded_frames", 0) + counter[0]
-        stats["video_frames"] = index.num_frames
-        stats["indices"] = indices
-        stats["seeked"] = seekable
-    if len(frames) < len(wanted):
-        if not frames:
-            raise VideoReadError(name, "no frame could be decoded")
-        last_ok = max(frames)
-        if index.num_frames - 1 - last_ok > _TRUNCATION_TOLERANCE or any(w < last_ok for w in wanted if w not in frames):
-            raise VideoReadError(
-                name, f"truncated or corrupt: the video stream has {index.num_frames} frames but only "
-                f"{len(frames)} of the {len(wanted)} wanted decoded (the last at index {last_ok})",
-            )  # fmt: skip
-        for missing in wanted:  # the last frames failed to decode: repeat the last good one
-            frames.setdefault(missing, frames[last_ok])
-    return indices, frames, wanted
+            return reader.read_clips(num_frames, sampling_rate, num_clips, mode, generator)
+        finally:
+            if stats is not None:
+                stats["decoded_frames"] = stats.get("decoded_frames", 0) + reader.stats["decoded_frames"]
+                stats["video_frames"] = reader.num_frames
+                stats["indices"] = reader.stats.get("indices")
+                stats["seeked"] = reader.stats["seeked"]

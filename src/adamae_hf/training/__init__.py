@@ -3,7 +3,7 @@
 - `arguments`: the options both scripts share, the help formatter, the pre-training recipes, argument checks;
 - `errors`: `ArgumentError`, `NonFiniteLossError` and the scripts' shared `__main__` error handling;
 - `models`: the pre-training config and model (preset, config file, AdaMAE or VideoMAE checkpoint);
-- `clips`: the resumable clip dataset wrapper and the fixed clips of the figures and focus metrics;
+- `clips`: the fixed clips of the figures and focus metrics;
 - `processes`: DataLoader workers and signals (`GracefulStop`);
 - `checkpointing`: crash-safe checkpoints, `TrainingState`, resume position and schedule length;
 - `tracking`: arguments for trackers and the focus-metrics summary line.

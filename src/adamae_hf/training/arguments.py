@@ -43,8 +43,8 @@ NONFINITE_LOSS_POLICIES = ("stop", "skip")
 SHARED_OPTIONS: dict[str, dict[str, Any]] = {
     "dataset_name": dict(help="a `datasets` Hub dataset id or a local dataset / videofolder folder"),
     "dataset_config_name": dict(help="the configuration of --dataset_name"),
-    "train_dir": dict(help="a local video folder: <dir>[/train]/<class>/<video>"),
-    "train_list": dict(help="a VideoMAE list file: '<path> <label>' per line (SSv2, K400)"),
+    "train_dir": dict(help="a local video folder: <dir>[/train]/<class>/<video> (pre-training also reads a flat <dir>/<video>)"),
+    "train_list": dict(help="a VideoMAE list file: '<path> <label>' per line (SSv2, K400; pre-training also reads bare paths)"),
     "data_root": dict(help="the folder that list-file paths are relative to (default: the list file's folder)"),
     "train_split_name": dict(help="the training split of --dataset_name"),
     "video_column_name": dict(help="the column of the videos (--dataset_name)"),
@@ -56,6 +56,9 @@ SHARED_OPTIONS: dict[str, dict[str, Any]] = {
     "on_bad_video": dict(choices=("raise", "skip"),
                          help="an unreadable video stops the run, or is skipped with a warning"),  # fmt: skip
     "min_crop_scale": dict(type=float, help="the smallest area fraction of the random resized crop"),
+    "num_sample": dict(type=int, help="repeated sampling: clips made from each video read, each augmented on its own; "
+                       "the batch size still counts clips, and an epoch (every video read once) has num_sample times "
+                       "the clips and steps"),
     "horizontal_flip": dict(
         type=string_to_bool, nargs="?", const=True, metavar="BOOL",
         help="random horizontal flips; `--horizontal_flip` alone is `--horizontal_flip true`. Off for SSv2-like "
@@ -160,8 +163,12 @@ def validate_args(args: argparse.Namespace) -> None:
     _positive(
         args,
         ("per_device_train_batch_size", "gradient_accumulation_steps", "base_learning_rate", "num_train_epochs",
-         "max_train_steps", "num_frames", "sampling_rate", "image_size", "visualize_every", "checkpoints_total_limit"),
+         "max_train_steps", "num_frames", "sampling_rate", "image_size", "visualize_every", "checkpoints_total_limit",
+         "num_sample"),
     )  # fmt: skip
+    if args.per_device_train_batch_size is not None and args.per_device_train_batch_size % args.num_sample:
+        raise ArgumentError(f"--per_device_train_batch_size ({args.per_device_train_batch_size}) must be a multiple of "
+                            f"--num_sample ({args.num_sample}): each video read gives num_sample clips of the batch")  # fmt: skip
     _positive(args, ("weight_decay", "warmup_epochs", "num_warmup_steps", "max_grad_norm", "dataloader_num_workers"), True)
     if not 0.0 < args.min_crop_scale <= 1.0:
         raise ArgumentError(f"--min_crop_scale must lie in (0, 1], got {args.min_crop_scale}")

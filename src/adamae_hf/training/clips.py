@@ -1,52 +1,17 @@
-"""Clips for pre-training: a dataset wrapper whose items do not depend on workers or resumes, and the fixed clips
-(with the synthetic dataset's object masks) that the figures and the sampler-focus metrics are computed on."""
+"""Clips for pre-training: the fixed clips (with the synthetic dataset's object masks) that the figures and the
+sampler-focus metrics are computed on. (Training clips do not depend on workers or resumes: each item of
+`adamae_hf.data.VideoClipDataset` draws from seeds of (seed, rank, epoch, index).)"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
 from ..configuration_adamae import AdaMAEConfig
 
 
-__all__ = ["SeededClipDataset", "synthetic_focus_clips", "visualization_transform"]
-
-
-class SeededClipDataset(Dataset):
-    """Wraps a map-style clip dataset so that item `i` of epoch `e` is drawn from a seed of `(seed, e, i)` alone: its
-    temporal crop and augmentation do not depend on the worker, the process or the batches skipped on resume.
-
-    The global torch RNG is forked around the item, so the training loop's own random stream is not disturbed.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int = 0) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str) -> Any:  # num_skipped, label_names, ...
-        if name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from ..data import mix_seed
-
-        seed = mix_seed(self.seed, worker_id=int(index), epoch=self.epoch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if hasattr(self.dataset, "_generator"):
-                self.dataset._generator = torch.Generator().manual_seed(seed)
-            return self.dataset[index]
+__all__ = ["synthetic_focus_clips", "visualization_transform"]
 
 
 def synthetic_focus_clips(
