@@ -247,7 +247,8 @@ def test_last_accumulation_cycle_of_an_epoch_is_the_mean_gradient(tmp_path):
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=lambda items: {"pixel_values": torch.stack([i["pixel_values"] for i in items])})
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     args = argparse.Namespace(checkpointing_steps=None, disable_tqdm=True, with_tracking=False, logging_steps=1,
-                              visualize_every=None, on_nonfinite_loss="stop", max_grad_norm=0.0, output_dir=str(tmp_path))  # fmt: skip
+                              visualize_every=None, on_nonfinite_loss="stop", max_grad_norm=0.0, output_dir=str(tmp_path),
+                              augment_on_device=False)  # fmt: skip
     schedule = script.Schedule(4, 0.1, max_train_steps=2, num_train_epochs=1, num_warmup_steps=0)
     try:
         result = script.train(accelerator, args, model, optimizer, scheduler, loader, dataset, schedule, TrainingState(), None)
