@@ -44,12 +44,17 @@ from adamae_hf.data import (
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
+    RunSettingsCallback,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
+    check_finetuning_resume,
     check_training_arguments,
+    checkpoint_label_names,
     confusion_matrix,
+    finetuning_run_settings,
     format_results_table,
+    is_named,
     plot_confusion_matrix,
     readable_predictions,
     save_json,
@@ -116,6 +121,7 @@ class DataTrainingArguments:
     video_column_name: str = T.shared_field("video_column_name", "video")
     label_column_name: str = field(default="label", metadata={"help": "Column of the labels (--dataset_name)."})
     streaming: bool = T.shared_field("streaming", False)
+    shuffle_buffer_size: int = T.shared_field("shuffle_buffer_size", 1000)
     sampling_rate: int | None = field(
         default=None, metadata={"help": "Temporal stride between the sampled frames (default 4; 2 on the synthetic data)."}
     )
@@ -192,17 +198,19 @@ def parse_args(args: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments):
-    """(train, validation, test) `VideoSource`s (None where not needed), with the training label names."""
+def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments, label_names=None):
+    """(train, validation, test) `VideoSource`s (None where not needed), with the training label names; every split
+    maps its classes by name to `label_names` where given (a checkpoint's classes), else to the first split's."""
     common = dict(video_column_name=data_args.video_column_name, label_column_name=data_args.label_column_name)
     if data_args.dataset_name:
-        def hub(split, label_names=None):
+        def hub(split, label_names=None, **shuffle):
             return load_video_source(
                 dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name, split=split,
-                streaming=data_args.streaming, label_names=label_names, **common,
+                streaming=data_args.streaming, label_names=label_names, **shuffle, **common,
             )  # fmt: skip
-        train = hub(data_args.train_split_name) if training_args.do_train else None
-        names = train.label_names if train is not None else None
+        shuffle = dict(shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed)
+        train = hub(data_args.train_split_name, label_names, **shuffle) if training_args.do_train else None
+        names = train.label_names if train is not None else label_names
         validation = hub(data_args.validation_split_name, names)
         names = names or validation.label_names
         test = hub(data_args.test_split_name, names) if training_args.do_predict and data_args.test_split_name else None
@@ -210,8 +218,8 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     if data_args.train_list or data_args.validation_list:
         def listed(path, label_names=None):
             return load_video_source(list_file=path, data_root=data_args.data_root, label_names=label_names)
-        train = listed(data_args.train_list) if training_args.do_train and data_args.train_list else None
-        validation = listed(data_args.validation_list, train.label_names if train else None) if data_args.validation_list else None
+        train = listed(data_args.train_list, label_names) if training_args.do_train and data_args.train_list else None
+        validation = listed(data_args.validation_list, train.label_names if train else label_names) if data_args.validation_list else None
         names = (train or validation).label_names
         test = listed(data_args.test_list, names) if training_args.do_predict and data_args.test_list else None
         return train, validation, test
@@ -219,8 +227,8 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
     validation_dir = data_args.validation_dir
     if validation_dir is None and train_dir is not None:
         validation_dir = next((os.path.join(train_dir, n) for n in ("validation", "val", "valid") if os.path.isdir(os.path.join(train_dir, n))), None)
-    train = load_video_source(data_dir=train_dir, split="train") if training_args.do_train and train_dir else None
-    names = train.label_names if train is not None else None
+    train = load_video_source(data_dir=train_dir, split="train", label_names=label_names) if training_args.do_train and train_dir else None
+    names = train.label_names if train is not None else label_names
     validation = load_video_source(data_dir=validation_dir, split="validation", label_names=names) if validation_dir else None
     names = names or (validation.label_names if validation is not None else None)
     test = load_video_source(data_dir=data_args.test_dir, split="test", label_names=names) if training_args.do_predict and data_args.test_dir else None
@@ -320,7 +328,7 @@ def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: 
         test_source = eval_source
         if test_source is None:
             raise ValueError("--do_predict needs a test or validation split.")
-    label_names = (train_source or eval_source or test_source).label_names
+    label_names = next(s for s in (train_source, eval_source, test_source) if s is not None).label_names
     logger.info("%d classes: %s", len(label_names), ", ".join(label_names[:20]) + (" ..." if len(label_names) > 20 else ""))
     return (train_source, eval_source, test_source), label_names
 
@@ -341,6 +349,52 @@ def pretrained_path(model_args: ModelArguments, synthetic: bool) -> str | None:
             f"{DEFAULT_PRETRAINED} not found" if synthetic else "no --model_name_or_path", model_args.model_preset,
         )  # fmt: skip
     return None
+
+
+def checkpoint_classes(model_args: ModelArguments, model_path: str | None, data_args, training_args, sources, label_names):
+    """The sources and class names to train or evaluate with, given the checkpoint's own classes.
+
+    A classifier checkpoint with named classes (`id2label`) keeps them: the data's classes are mapped to the
+    checkpoint's by name (the sources are re-read with the checkpoint's `label_names`), whatever order the data
+    sorts them in; a checkpoint class missing from the data is fine. A data class the checkpoint does not know is an
+    [`ArgumentError`]: for evaluation always; for training unless `--ignore_mismatched_sizes`, which trains a head for
+    the data's classes instead. Data whose classes are bare ids (list files, integer label columns) map by position.
+    """
+    known = checkpoint_label_names(model_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                   token=model_args.token)  # fmt: skip
+    if known is None or not is_named(label_names) or label_names == known:
+        return sources, label_names
+    if training_args.do_train and model_args.ignore_mismatched_sizes:
+        logger.warning(
+            "--ignore_mismatched_sizes: training a classification head for the data's %d classes (%s) in place of the "
+            "checkpoint's %d (%s).", len(label_names), ", ".join(label_names), len(known), ", ".join(known),
+        )  # fmt: skip
+        return sources, label_names
+    names_seen = set(label_names)
+    for source in sources[1:]:  # the validation and test splits may hold classes the first one does not
+        if source is not None and is_named(source.label_names):
+            names_seen |= set(source.label_names)
+    unknown = sorted(names_seen - set(known))
+    if unknown:
+        advice = (
+            "pass --ignore_mismatched_sizes to train a new head for the data's classes"
+            if training_args.do_train
+            else "a classifier can only be evaluated on the classes it was trained on; fine-tune it on this data "
+            "with --do_train --ignore_mismatched_sizes first"
+        )
+        raise T.ArgumentError(
+            f"the data has classes {unknown} that the checkpoint {model_path} does not classify (its classes: "
+            f"{', '.join(known)}); {advice}."
+        )
+    logger.info(
+        "Mapping the data's classes to the checkpoint's by name (id2label of %s): %s.", model_path,
+        ", ".join(f"{name} -> {known.index(name)}" for name in label_names),
+    )  # fmt: skip
+    sources = load_sources(data_args, training_args, label_names=known)
+    train_source, eval_source, test_source = sources
+    if training_args.do_predict and test_source is None:
+        test_source = eval_source
+    return (train_source, eval_source, test_source), known
 
 
 def build_datasets(data_args, training_args, config, sources, label_names):
@@ -441,10 +495,12 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     # ---------------------------------------------------------------- data sources, model, datasets
     sources, label_names = resolve_sources(data_args, training_args, synthetic)
     model_path = pretrained_path(model_args, synthetic)
+    sources, label_names = checkpoint_classes(model_args, model_path, data_args, training_args, sources, label_names)
     loaded = build_model_for_finetuning(
         model_path, label_names, config=scratch if model_path is None else None,
         drop_path_rate=model_args.drop_path_rate, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         config_overrides=model_args.config_overrides if model_path is not None else None,
+        for_training=training_args.do_train,
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
     )  # fmt: skip
     model, config = loaded.model, loaded.model.config
@@ -458,6 +514,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
                 logger.info("--overwrite_output_dir: the earlier run in %s was moved to %s (delete it when you no "
                             "longer need it)", training_args.output_dir, moved)  # fmt: skip
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed below, with our model card
+    settings = finetuning_run_settings(training_args, train_dataset, label_names, model_args.layer_decay)
     trainer = VideoClassificationTrainer(
         model=model,
         args=training_args,
@@ -468,16 +525,19 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         layer_decay=model_args.layer_decay,
         mixup=mixup,
         on_nonfinite_loss=training_args.on_nonfinite_loss,
+        callbacks=[RunSettingsCallback(settings)],
     )
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}
 
     if training_args.do_train:
         length = f"{training_args.max_steps} steps" if training_args.max_steps > 0 else f"{training_args.num_train_epochs:g} epochs"
-        logger.info("Training: %d clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
-                    len(train_dataset), length, training_args.per_device_train_batch_size, training_args.world_size,
+        clips = "a stream of" if data_args.streaming else f"{len(train_dataset)}"
+        logger.info("Training: %s clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
+                    clips, length, training_args.per_device_train_batch_size, training_args.world_size,
                     "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
                     training_args.learning_rate)  # fmt: skip
+        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate)
@@ -496,7 +556,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval and training_args.should_log:
         print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
-              f"{int(results.get('eval_videos', len(eval_dataset)))} videos"
+              f"{int(results.get('eval_videos', 0))} videos"
               + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
               + "):")  # fmt: skip
         print(format_results_table(results, label_names))

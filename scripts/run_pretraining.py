@@ -76,6 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--label_column_name", default=None,
                       help="pre-training ignores labels; name the column only to keep it (default: none read)")  # fmt: skip
     T.add_shared_option(data, "streaming", False)
+    T.add_shared_option(data, "shuffle_buffer_size", 1000)
     T.add_shared_option(data, "on_bad_video", "raise")
     data.add_argument("--num_frames", type=int, help="frames per clip (default: the model config's)")
     data.add_argument("--sampling_rate", type=int, help=T.recipe_help("sampling_rate", "temporal stride; use 4 for K400"))
@@ -170,6 +171,7 @@ def build_train_dataset(args, config):
             list_file=args.train_list, data_root=args.data_root, split=args.train_split_name,
             video_column_name=args.video_column_name, label_column_name=args.label_column_name,
             streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
+            shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
         )  # fmt: skip
     transform = PretrainingTransform(
         config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
@@ -358,15 +360,35 @@ def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
     return optimizer, lr_scheduler, schedule
 
 
-def load_training_state(accelerator, args, resume_path: Path | None) -> T.TrainingState:
-    """The state of the checkpoint resumed from (model, optimiser, scheduler, RNGs loaded), or a fresh one."""
+def run_settings(args, accelerator, config, train_dataset, schedule: Schedule) -> dict:
+    """What defines the run's schedule, data order and position, and model: a resume must share all of it."""
+    sized = not isinstance(train_dataset, torch.utils.data.IterableDataset)
+    ignored = ("transformers_version", "dtype", "architectures", "attn_implementation")  # no effect on the weights
+    model_config = {k: v for k, v in config.to_dict().items() if k not in ignored and not k.startswith("_")}
+    return {
+        "num_processes": accelerator.num_processes, "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps, "total_batch_size": schedule.total_batch_size,
+        "learning_rate": schedule.learning_rate, "max_train_steps": schedule.max_train_steps,
+        "num_train_epochs": schedule.num_train_epochs, "num_warmup_steps": schedule.num_warmup_steps,
+        "weight_decay": args.weight_decay, "adam_betas": list(args.adam_betas), "seed": args.seed,
+        "dataset_size": len(train_dataset) if sized else None, "sampling_rate": args.sampling_rate,
+        "model_config": model_config,
+    }  # fmt: skip
+
+
+def load_training_state(accelerator, args, resume_path: Path | None, settings: dict) -> T.TrainingState:
+    """The state of the checkpoint resumed from (model, optimiser, scheduler, RNGs loaded) after checking that it
+    was saved with these `settings` ([`check_resume_settings`]), or a fresh one; it carries `settings` on."""
     if resume_path is not None:
+        state = T.TrainingState.load(resume_path)
+        T.check_resume_settings(state.settings, settings, resume_path)
         accelerator.print(f"Resuming from checkpoint {resume_path}")
         accelerator.load_state(str(resume_path))
-        return T.TrainingState.load(resume_path)
+        state.settings = settings
+        return state
     if args.resume_from_checkpoint == "latest" and not args.overwrite_output_dir:
         logger.info("No checkpoint in %s yet: starting from scratch.", T.checkpoint_dir(args.output_dir))
-    return T.TrainingState()
+    return T.TrainingState(settings=settings)
 
 
 class Figures:
@@ -426,7 +448,7 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
     nonfinite_skipped = 0
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
-        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch)
+        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch, state.settings)
         path = T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
         logger.info(f"Checkpoint after step {completed_steps}: {path}")
         return path
@@ -444,12 +466,15 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
             sums = torch.zeros(3, dtype=torch.float64)
             accumulated = torch.zeros(3, device=accelerator.device)
             micro_batches, epoch_updates, finite_updates = 0, 0, 0
+            in_gradients = 0  # micro-batches whose gradients the parameters hold (since the last step or skip)
             for batch in loader:
                 with accelerator.accumulate(model):
+                    in_gradients += 1
                     losses = training_step(accelerator, args, model, optimizer, lr_scheduler, batch,
-                                           where=(completed_steps + 1, epoch, step_in_epoch))  # fmt: skip
+                                           where=(completed_steps + 1, epoch, step_in_epoch), in_gradients=in_gradients)  # fmt: skip
                     if losses is None:
                         nonfinite_skipped += 1
+                        in_gradients = 0
                     else:
                         accumulated += losses
                         micro_batches += 1
@@ -473,7 +498,7 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
                         accelerator.log({f"train/{k}": v for k, v in last_logs.items()} | {"train/epoch": epoch},
                                         step=completed_steps)  # fmt: skip
                 accumulated.zero_()
-                micro_batches = 0
+                micro_batches = in_gradients = 0
 
                 stop = torch.tensor([float(stopper.requested)], device=accelerator.device)
                 stop_requested = accelerator.reduce(stop, reduction="sum").item() > 0
@@ -506,10 +531,16 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
     return LoopResult(completed_steps, last_logs)
 
 
-def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int]):
+def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int],
+                  in_gradients: int = 1):  # fmt: skip
     """Forward, backward and (when gradients sync) the optimiser step of one batch, inside `accelerator.accumulate`.
     Returns the process-mean `(total, reconstruction, sampling)` losses, or `None` where they were not finite and
-    `--on_nonfinite_loss skip` dropped the batch's gradients; raises `NonFiniteLossError` for `stop`."""
+    `--on_nonfinite_loss skip` dropped the batch's gradients; raises `NonFiniteLossError` for `stop`.
+
+    `in_gradients` counts the micro-batches whose gradients the parameters hold with this one. `accelerator.backward`
+    divides every loss by `gradient_accumulation_steps`; where an update has fewer micro-batches (an epoch that ends
+    inside an accumulation cycle, or a cycle after a skipped batch), its gradients are rescaled to the mean over the
+    micro-batches it has, as transformers' Trainer does (its `current_gradient_accumulation_steps`, PR #39659)."""
     pixel_values = batch["pixel_values"]
     if args.augment_on_device:  # crops, flips and normalises on the device; draws seeded by (seed, process, epoch, batch)
         step, epoch, batch_index = where
@@ -531,6 +562,11 @@ def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, wher
         optimizer.zero_grad(set_to_none=True)
         return None
     accelerator.backward(outputs.loss)
+    if accelerator.sync_gradients and 0 < in_gradients < accelerator.gradient_accumulation_steps:
+        scale = accelerator.gradient_accumulation_steps / in_gradients
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter.grad.mul_(scale)
     if accelerator.sync_gradients and args.max_grad_norm > 0:
         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
     optimizer.step()
@@ -626,7 +662,8 @@ def main(argv: list[str] | None = None) -> int:
         accelerator.init_trackers("adamae_pretraining", config=T.tracker_config(args))
 
     # ------------------------------------------------------------------ resume, train
-    state = load_training_state(accelerator, args, resume_path)
+    state = load_training_state(accelerator, args, resume_path,
+                                run_settings(args, accelerator, config, train_dataset, schedule))  # fmt: skip
     with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
         figures = Figures(*focus_clips(args, config, visual_dataset))
     log_run_start(args, config, model, train_dataset, data_description, schedule)

@@ -325,3 +325,52 @@ def test_push_without_token_or_network_says_what_to_do(checkpoint, tmp_path, tok
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3, result.stderr
     for text in [*says, f"push it later with: python scripts/push_to_hub.py --folder {folder} --repo_id {REPO_ID}"]:
         assert text in result.stderr, result.stderr
+
+def _metadata_ids(card_data) -> list[str]:
+    ids = [card_data.base_model] if isinstance(card_data.base_model, str) else list(card_data.base_model or [])
+    return ids + list(card_data.datasets or [])
+
+
+def test_run_card_metadata_holds_only_hub_ids(tmp_path):
+    """A run from a local checkpoint on a local dataset folder: the Hub rejects local paths in `base_model` /
+    `datasets`; they go to the card's text."""
+    from huggingface_hub.utils import validate_repo_id
+
+    local_model, local_data = tmp_path / "outputs" / "adamae-pretrain", tmp_path / "data" / "ucf"
+    local_model.mkdir(parents=True)
+    local_data.mkdir(parents=True)
+    card = model_card_for_run(
+        {"learning_rate": 1e-3}, {"eval_top1": 50.0}, model_name="run", config={**TINY, "architectures": ["AdaMAEForVideoClassification"]},
+        repo_id="user/run", base_model=str(local_model), dataset_name=str(local_data), dataset_id=str(local_data),
+    )  # fmt: skip
+    parsed = ModelCard(str(card))
+    assert parsed.data.base_model is None and not parsed.data.datasets
+    assert str(local_model) in parsed.text and str(local_data) in parsed.text
+    assert "huggingface.co/" + str(local_model) not in parsed.text
+    for result in parsed.data.eval_results:
+        assert str(tmp_path) not in result.dataset_type and str(tmp_path) not in result.dataset_name
+    # Hub ids stay in the metadata
+    card = model_card_for_run({}, None, model_name="run", base_model="user/adamae-base", dataset_id="ucf101", dataset_name="UCF101")
+    assert ModelCard(str(card)).data.base_model == "user/adamae-base" and ModelCard(str(card)).data.datasets == ["ucf101"]
+    for name in _metadata_ids(ModelCard(str(card)).data):
+        validate_repo_id(name)
+    from adamae_hf.hub import hub_id
+
+    assert hub_id("outputs/adamae-pretrain") == "outputs/adamae-pretrain"  # no such folder here: an id
+    assert hub_id(str(local_model)) is None and hub_id("./model") is None and hub_id("a/b/c") is None
+
+
+def test_repush_of_a_card_with_local_paths_sends_hub_ids_only(hub, checkpoint, tmp_path):
+    import shutil
+
+    folder, _, _ = checkpoint
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    card = ModelCard.load(copy / "README.md")
+    card.data.base_model = "/home/me/outputs/adamae-pretrain"
+    card.data.datasets = ["ucf101", "/data/my-videos"]
+    card.save(copy / "README.md")
+    push_checkpoint_to_hub(copy, REPO_ID, token="hf_test")
+    pushed = ModelCard(hub.files["README.md"].decode())
+    assert pushed.data.base_model is None and pushed.data.datasets == ["ucf101"]
+    assert "/home/me/outputs/adamae-pretrain" in pushed.text and "/data/my-videos" in pushed.text

@@ -27,14 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, PretrainedConfig, Trainer
+from transformers import EvalPrediction, PretrainedConfig, Trainer, TrainerCallback
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
+from .training.checkpointing import check_resume_settings
 from .training.errors import ArgumentError, NonFiniteLossError
+from .training.models import TRAINING_DTYPE, log_training_dtype
 
 
 logger = logging.getLogger(__name__)
@@ -71,12 +73,45 @@ def _label_maps(label_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _check_num_labels(found: int | None, wanted: int, where: str, ignore_mismatched_sizes: bool) -> None:
+def _check_num_labels(found: int | None, wanted: int, where: str, ignore_mismatched_sizes: bool, for_training: bool) -> None:
     if found is not None and found != wanted and not ignore_mismatched_sizes:
+        if not for_training:
+            raise ValueError(
+                f"{where} classifies {found} classes but the dataset has {wanted}: a classifier can only be evaluated "
+                f"on the classes it was trained on. Fine-tune it on this data first (--do_train)."
+            )
         raise ValueError(
             f"{where} classifies {found} classes but the dataset has {wanted}. Pass --ignore_mismatched_sizes "
             f"(ignore_mismatched_sizes=True) to re-initialise the classification head for {wanted} classes."
         )
+
+
+def checkpoint_label_names(model_name_or_path: str | os.PathLike | None, **hub_kwargs: Any) -> list[str] | None:
+    """The class names of a video-classification checkpoint in the order of its outputs (`config.id2label`), or `None`
+    where it is no classifier or its classes have no names (transformers' default `LABEL_<i>`). Evaluation and
+    further fine-tuning map the data's classes to these by name, as transformers' `run_glue.py` example does with
+    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning."""
+    if model_name_or_path is None:
+        return None
+    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
+    except OSError:
+        return None  # build_model_for_finetuning reports it
+    architectures = config_dict.get("architectures") or []
+    id2label = config_dict.get("id2label") or {}
+    if not any(name.endswith("ForVideoClassification") for name in architectures) or not id2label:
+        return None
+    names = [str(id2label.get(str(i), id2label.get(i))) for i in range(len(id2label))]
+    if names == [f"LABEL_{i}" for i in range(len(names))]:
+        return None
+    return names
+
+
+def is_named(label_names: Sequence[str]) -> bool:
+    """Whether `label_names` are real class names, not the ids `"0"`, `"1"`, ... that list files and integer label
+    columns get (those map to a checkpoint's classes by position)."""
+    return list(label_names) != [str(i) for i in range(len(label_names))]
 
 
 def _summarise_dropped(keys: Sequence[str]) -> str:
@@ -136,6 +171,7 @@ def build_model_for_finetuning(
     drop_path_rate: float = 0.1,
     ignore_mismatched_sizes: bool = False,
     config_overrides: str | None = None,
+    for_training: bool = True,
     **hub_kwargs: Any,
 ) -> LoadedModel:
     """
@@ -153,8 +189,10 @@ def build_model_for_finetuning(
     `drop_path_rate` sets stochastic depth (0.1 in the released recipe). `config_overrides` (`"num_frames=16"`,
     the format of `PretrainedConfig.update_from_string`) changes the checkpoint's config before its weights are
     loaded, as `from_pretrained(..., num_frames=16)` does: the fixed sinusoidal position table is rebuilt for the
-    new token count; a field that changes a weight's shape fails (unless `ignore_mismatched_sizes`). `hub_kwargs`
-    (`cache_dir`, `revision`, `token`) go to `from_pretrained`.
+    new token count; a field that changes a weight's shape fails (unless `ignore_mismatched_sizes`). The weights are
+    loaded in float32 whatever dtype the checkpoint stores (logged; mixed precision is autocast). `hub_kwargs`
+    (`cache_dir`, `revision`, `token`) go to `from_pretrained`. `for_training=False` (evaluation only) refuses
+    `ignore_mismatched_sizes`, which would evaluate a freshly initialised head.
 
     Raises:
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
@@ -163,6 +201,11 @@ def build_model_for_finetuning(
             checkpoint's weights.
     """
     labels = _label_maps(label_names)
+    if ignore_mismatched_sizes and not for_training:
+        raise ArgumentError(
+            "--ignore_mismatched_sizes re-initialises the classification head; without --do_train that head would be "
+            "evaluated untrained. Evaluate on the checkpoint's classes, or fine-tune with --do_train."
+        )
     if model_name_or_path is None:
         if config is None:
             raise ValueError("give model_name_or_path or a config to train from scratch")
@@ -180,10 +223,13 @@ def build_model_for_finetuning(
     is_classifier = any(name.endswith("ForVideoClassification") for name in architectures)
 
     changes = _config_changes(config_dict, model_type, config_overrides)
+    if model_type in ("adamae", "videomae"):
+        log_training_dtype(config_dict, str(model_name_or_path))
+        hub_kwargs["dtype"] = TRAINING_DTYPE
     if model_type == "adamae":
         pretraining = not is_classifier
         if not pretraining:
-            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes, for_training)
         overrides = {**changes, **labels, "drop_path_rate": drop_path_rate}
         if pretraining:
             overrides["use_mean_pooling"] = True
@@ -208,7 +254,7 @@ def build_model_for_finetuning(
         from transformers import VideoMAEForVideoClassification
 
         if is_classifier:
-            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes)
+            _check_num_labels(old_num_labels, labels["num_labels"], f"{model_name_or_path}", ignore_mismatched_sizes, for_training)
         with quiet_load_report(), _overrides_must_fit(changes, model_name_or_path):  # logged below, in one line
             videomae, info = VideoMAEForVideoClassification.from_pretrained(
                 model_name_or_path, use_mean_pooling=True, ignore_mismatched_sizes=ignore_mismatched_sizes,
@@ -477,15 +523,55 @@ class VideoClassificationTrainer(Trainer):
         logits = logits.view(batch, views, -1)
         if readable is None:
             readable = torch.ones(batch, dtype=torch.bool, device=logits.device)
-        loss = None
-        if labels is not None and readable.any():
-            probabilities = multiview_average(logits[readable])
-            loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), labels[readable].long()).detach()
         if prediction_loss_only:
+            loss = None
+            if labels is not None and readable.any():
+                loss = multiview_loss(multiview_average(logits[readable]), labels[readable])
             return loss, None, None
         if video_index is None:
             video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
-        return loss, (logits, video_index, readable.long()), labels  # integers gather on every backend
+        # No batch loss: the Trainer would average it over the batches of every process, with the videos that
+        # `gather_for_metrics` drops (the duplicates that pad the last batches of several processes) and the
+        # unreadable ones. `compute_metrics` computes it per video from what it receives (`multiview_loss`).
+        return None, (logits, video_index, readable.long()), labels  # integers gather on every backend
+
+
+RUN_SETTINGS_NAME = "run_settings.json"
+
+
+def finetuning_run_settings(args, train_dataset, label_names: Sequence[str], layer_decay: float | None) -> dict[str, Any]:
+    """What defines a fine-tuning run's schedule, data order and position and classes: a resume must share it."""
+    names = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "num_train_epochs",
+             "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed")  # fmt: skip
+    settings = {"world_size": args.world_size, **{name: getattr(args, name) for name in names}}
+    settings["lr_scheduler_type"] = str(getattr(settings["lr_scheduler_type"], "value", settings["lr_scheduler_type"]))
+    try:
+        settings["dataset_size"] = len(train_dataset)
+    except TypeError:  # a stream
+        settings["dataset_size"] = None
+    return {**settings, "layer_decay": layer_decay, "label_names": list(label_names)}
+
+
+class RunSettingsCallback(TrainerCallback):
+    """Writes the run's settings ([`finetuning_run_settings`]) into every checkpoint the `Trainer` saves
+    (`checkpoint-<step>/run_settings.json`), for [`check_finetuning_resume`]."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = settings
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            save_json(folder / RUN_SETTINGS_NAME, self.settings)
+
+
+def check_finetuning_resume(checkpoint: str | os.PathLike | None, settings: dict[str, Any]) -> None:
+    """Refuse (an [`ArgumentError`] listing what differs) to resume a `Trainer` checkpoint saved with other
+    settings; a checkpoint without `run_settings.json` (another trainer's) is not checked."""
+    if checkpoint is None or not Path(checkpoint, RUN_SETTINGS_NAME).is_file():
+        return
+    saved = json.loads(Path(checkpoint, RUN_SETTINGS_NAME).read_text())
+    check_resume_settings(saved, settings, checkpoint, RUN_SETTINGS_NAME)
 
 
 @dataclass
@@ -513,15 +599,28 @@ def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
     return VideoPredictions(probabilities, references, video_index[readable], video_index[~readable])
 
 
+def multiview_loss(probabilities: torch.Tensor | np.ndarray, references: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """The evaluation loss: the mean over videos of the negative log of the multi-view averaged probability of the
+    true class (`probabilities` `(N, C)` from [`multiview_average`], `references` `(N,)` class ids)."""
+    probabilities = torch.as_tensor(probabilities).float()
+    references = torch.as_tensor(references, device=probabilities.device).long()
+    return F.nll_loss(probabilities.clamp_min(1e-12).log(), references).detach()
+
+
 def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
-    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`]."""
+    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`] and
+    the loss ([`multiview_loss`]) over the readable videos, each counted once (`gather_for_metrics` has dropped the
+    duplicates that pad the last batches of several processes): the Trainer logs it as `eval_loss`."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         result = readable_predictions(prediction.predictions, prediction.label_ids)
         counts = {"videos": len(result.video_index), "unreadable_videos": len(result.unreadable_index)}
         if not len(result.video_index):
             return counts
-        return {**compute_video_metrics(result.probabilities, result.references, label_names, top_k), **counts}
+        metrics = compute_video_metrics(result.probabilities, result.references, label_names, top_k)
+        if result.references is not None:
+            metrics["loss"] = multiview_loss(result.probabilities, result.references).item()
+        return {**metrics, **counts}
 
     return compute_metrics
 
@@ -539,16 +638,23 @@ def save_json(path: str | os.PathLike, data: Any) -> None:
 __all__ = [
     "LoadedModel",
     "VideoPredictions",
+    "RUN_SETTINGS_NAME",
+    "RunSettingsCallback",
     "VideoClassificationTrainer",
     "build_compute_metrics",
+    "check_finetuning_resume",
     "build_model_for_finetuning",
     "check_training_arguments",
+    "checkpoint_label_names",
     "compute_video_metrics",
     "confusion_matrix",
+    "finetuning_run_settings",
     "format_results_table",
+    "is_named",
     "layer_decay_summary",
     "load_video_accuracy",
     "multiview_average",
+    "multiview_loss",
     "plot_confusion_matrix",
     "readable_predictions",
     "save_json",

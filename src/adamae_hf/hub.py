@@ -26,6 +26,9 @@ from typing import Any
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from .modeling_adamae import AUTO_CLASSES
 
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,6 @@ REMOTE_CODE_FILES = ("configuration_adamae.py", "modeling_adamae.py")
 # The sampler picture of a pre-training run's end (scripts/run_pretraining.py), uploaded and shown on the card.
 HEATMAP_IMAGE = "visualizations/final_clip0.png"
 PROCESSOR_FILES = ("video_preprocessor_config.json", "preprocessor_config.json")
-AUTO_MAP_CLASSES = ("AutoConfig", "AutoModel", "AutoModelForPreTraining", "AutoModelForVideoClassification")
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,40 @@ def _metric_type(name: str) -> str:
     return name
 
 
+def hub_id(name: str | os.PathLike | None) -> str | None:
+    """`name` where it is a Hub repository id (`"user/model"`, `"ucf101"`), else `None`: a local file or folder (an
+    existing path, or one written as a path: absolute, `./`, `../`, `~`), or a string `huggingface_hub`'s
+    `validate_repo_id` rejects. The Hub rejects card metadata (`base_model`, `datasets`) that are not repository ids."""
+    if name is None:
+        return None
+    text = os.fspath(name)
+    if os.path.exists(text) or text.startswith((".", "/", "~", os.sep)) or (os.altsep and os.altsep in text):
+        return None
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return None
+    return text
+
+
+def _hub_ids_only(card: ModelCard) -> list[str]:
+    """Move the `base_model` / `datasets` entries of `card`'s metadata that are no Hub ids into its text; returns
+    them (empty where the card was already clean)."""
+    moved = []
+    for key in ("base_model", "datasets"):
+        value = getattr(card.data, key, None)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        kept = [v for v in values if hub_id(v) is not None]
+        if len(kept) < len(values):
+            moved += [f"{key}: {v}" for v in values if hub_id(v) is None]
+            setattr(card.data, key, (kept[0] if isinstance(value, str) else kept) if kept else None)
+    if moved:
+        card.text = card.text.rstrip("\n") + "\n\n## Local sources\n\n" + "".join(f"- {m}\n" for m in moved)
+    return moved
+
+
 def model_card_for_run(
     training_args: dict[str, Any],
     eval_results: dict[str, Any] | None,
@@ -246,11 +282,14 @@ def model_card_for_run(
         model_name: the model's name (card title and `model-index` name).
         config: the model's `AdaMAEConfig` (or its dict); decides the task and fills the architecture table.
         repo_id: repository the card's code loads from; defaults to `model_name`.
-        base_model: the Hub id this run started from, if any.
-        dataset_name / dataset_id: the training data's display name and Hub id, if any.
+        base_model: the Hub id (or local folder) this run started from, if any.
+        dataset_name / dataset_id: the training data's display name and Hub id (or local folder), if any.
         tags: extra tags.
         heatmap_image: path, in the repository, of the run's sampler picture (frames, token probabilities, mask,
             reconstruction; [`HEATMAP_IMAGE`]), shown on the card.
+
+    Only Hub ids ([`hub_id`]) go into the card's metadata (`base_model`, `datasets`, the `model-index` dataset),
+    which the Hub checks; a local checkpoint or data folder is named in the card's text.
     """
     from .configuration_adamae import AdaMAEConfig
 
@@ -268,11 +307,13 @@ def model_card_for_run(
         for k, v in (eval_results or {}).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not any(s in k for s in _SKIPPED_METRICS)
     }
+    base_model_id, dataset_hub_id = hub_id(base_model), hub_id(dataset_id)
+    metadata_dataset = dataset_hub_id or (Path(os.fspath(dataset_name)).name if dataset_name else None)
     card_eval_results = None
     if is_classifier and metrics and dataset_name:
         card_eval_results = [
             EvalResult(
-                task_type="video-classification", dataset_type=dataset_id or dataset_name, dataset_name=dataset_name,
+                task_type="video-classification", dataset_type=metadata_dataset, dataset_name=metadata_dataset,
                 metric_type=_metric_type(k), metric_name=k, metric_value=v, verified=False,
             )  # fmt: skip
             for k, v in metrics.items()
@@ -282,8 +323,8 @@ def model_card_for_run(
         library_name="transformers",
         pipeline_tag="video-classification" if is_classifier else None,
         tags=BASE_TAGS + (tags or []),
-        datasets=[dataset_id] if dataset_id else None,
-        base_model=base_model,
+        datasets=[dataset_hub_id] if dataset_hub_id else None,
+        base_model=base_model_id,
         model_name=model_name,
         eval_results=card_eval_results,
     )
@@ -297,6 +338,7 @@ def model_card_for_run(
         summary=summary,
         paper_url=PAPER_URL,
         base_model=base_model,
+        base_model_on_hub=base_model_id is not None,
         architecture=architecture,
         auto_class="AutoModelForVideoClassification" if is_classifier else "AutoModelForPreTraining",
         is_classifier=is_classifier,
@@ -333,7 +375,7 @@ def check_checkpoint_folder(folder: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{config_file} has model_type {config.get('model_type')!r}, expected 'adamae'.")
     auto_map = config.get("auto_map") or {}
     missing_code = [name for name in REMOTE_CODE_FILES if not (folder / name).is_file()]
-    if missing_code or not all(name in auto_map for name in AUTO_MAP_CLASSES):
+    if missing_code or not all(name in auto_map for name in ("AutoConfig", *AUTO_CLASSES)):
         raise ValueError(
             f"{folder} lacks the modeling code ({missing_code or 'present'}) or the config's auto_map "
             f"({sorted(auto_map)}): `import adamae_hf` before `save_pretrained` so that both are written."
@@ -452,6 +494,14 @@ def push_checkpoint_to_hub(
     operations = [
         CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files + [heatmap] if name
     ]
+    if "README.md" in files:  # a card written before its metadata was checked: local paths go to its text
+        card = ModelCard.load(folder / "README.md")
+        moved = _hub_ids_only(card)
+        if moved:
+            logger.warning("%s/README.md names local sources in its metadata, which the Hub rejects; uploading the "
+                           "card with them in its text instead: %s", folder, "; ".join(moved))  # fmt: skip
+            operations = [op for op in operations if op.path_in_repo != "README.md"]
+            operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
 
     missing = [name for name in PROCESSOR_FILES if name not in files]
     if missing:
@@ -495,6 +545,7 @@ __all__ = [
     "PAPER_VARIANTS",
     "UPLOAD_PATTERNS",
     "check_checkpoint_folder",
+    "hub_id",
     "model_card_for_run",
     "push_checkpoint_to_hub",
     "render_model_card",

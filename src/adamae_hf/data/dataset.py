@@ -220,6 +220,10 @@ class StreamingVideoClipDataset(VideoClipDataset, IterableDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         raise TypeError("a streaming dataset cannot be indexed; iterate over it")
 
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.source.set_epoch(epoch)  # a shuffled stream takes another order
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         num_workers, worker_id = (info.num_workers, info.id) if info is not None else (1, 0)

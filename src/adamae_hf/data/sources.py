@@ -62,6 +62,11 @@ class VideoSource:
     def __iter__(self) -> Iterator[VideoSample]:
         return iter(self.samples)
 
+    def set_epoch(self, epoch: int) -> None:
+        """A streaming source reshuffles with ``seed + epoch`` (``datasets.IterableDataset.set_epoch``)."""
+        if hasattr(self.samples, "set_epoch"):
+            self.samples.set_epoch(epoch)
+
 
 def _check_label_names(found: list[str], label_names: Sequence[str] | None, where: str) -> list[str]:
     if label_names is None:
@@ -380,6 +385,9 @@ class _MappedIterable(Iterable):
     def __iter__(self) -> Iterator[VideoSample]:
         return map(self.fn, self.dataset)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
 
 def load_video_source(
     *,
@@ -394,6 +402,8 @@ def load_video_source(
     streaming: bool = False,
     label_names: Sequence[str] | None = None,
     labelled: bool = True,
+    shuffle_buffer_size: int = 0,
+    seed: int = 0,
 ) -> VideoSource:
     """Build a :class:`VideoSource` from exactly one of:
 
@@ -406,6 +416,10 @@ def load_video_source(
     ``labelled=False`` (pre-training, which uses no labels) reads a flat folder of videos as well as a folder
     of class folders, a list file of bare paths, and a dataset without a label column (``label_column_name``
     is then not read); every sample gets label -1 and ``label_names`` is empty.
+
+    A streaming dataset with ``shuffle_buffer_size > 0`` is shuffled as ``datasets`` does it,
+    ``IterableDataset.shuffle(seed, buffer_size)`` (shard order and a buffer of examples), with another order each
+    epoch after :meth:`VideoSource.set_epoch` (the training datasets call it from their ``set_epoch``).
 
     Raises:
         ValueError: not exactly one source, a missing column (the message lists the dataset's columns), or a
@@ -431,6 +445,8 @@ def load_video_source(
                 dataset_name, dataset_config_name, data_dir=os.fspath(data_dir) if data_dir else None, split=split,
                 streaming=streaming,
             )
+        if streaming and shuffle_buffer_size > 0:
+            dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
         return hf_dataset_source(dataset, video_column_name, label_column_name if labelled else None, label_names)
     if streaming:
         raise ValueError("streaming=True applies to dataset_name sources only")

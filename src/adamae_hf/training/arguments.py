@@ -50,6 +50,9 @@ SHARED_OPTIONS: dict[str, dict[str, Any]] = {
     "video_column_name": dict(help="the column of the videos (--dataset_name)"),
     "streaming": dict(action="store_true", help="stream --dataset_name; a stream has no length, so give the number of "
                       "optimiser steps (run_pretraining.py: --max_train_steps, run_finetuning.py: --max_steps)"),
+    "shuffle_buffer_size": dict(type=int, help="--streaming: training examples shuffled in a buffer of this many "
+                                "(datasets' IterableDataset.shuffle, re-seeded every epoch with seed + epoch; its "
+                                "shard order is shuffled too); 0 reads the stream in order"),
     "on_bad_video": dict(choices=("raise", "skip"),
                          help="an unreadable video stops the run, or is skipped with a warning"),  # fmt: skip
     "min_crop_scale": dict(type=float, help="the smallest area fraction of the random resized crop"),
@@ -149,6 +152,8 @@ def validate_args(args: argparse.Namespace) -> None:
             raise ArgumentError(f"--{name} {path!r} does not exist or is not a {'folder' if kind == 'dir' else 'file'}")
     if args.streaming and not args.dataset_name:
         raise ArgumentError("--streaming applies to --dataset_name sources only")
+    if args.shuffle_buffer_size < 0:
+        raise ArgumentError(f"--shuffle_buffer_size must be >= 0, got {args.shuffle_buffer_size}")
     if args.streaming and args.max_train_steps is None:
         raise ArgumentError("a --streaming dataset has no length: give --max_train_steps")
     if args.mask_ratio is not None and not 0.0 < args.mask_ratio < 1.0:

@@ -9,8 +9,9 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ArgumentError
 
@@ -19,6 +20,7 @@ __all__ = [
     "CHECKPOINTS_DIRNAME",
     "TRAINING_STATE_NAME",
     "TrainingState",
+    "check_resume_settings",
     "checkpoint_dir",
     "find_latest_checkpoint",
     "list_checkpoints",
@@ -35,11 +37,14 @@ _CHECKPOINT_PATTERN = re.compile(r"^(step|epoch)_(\d+)$")
 
 @dataclass
 class TrainingState:
-    """Where a run stands: optimiser steps done, the epoch, and batches of that epoch already consumed."""
+    """Where a run stands: optimiser steps done, the epoch, and batches of that epoch already consumed; and the
+    `settings` that define its schedule and data position (processes, batch, accumulation, steps, lr, seed, dataset
+    size, model config), which a resume must share ([`check_resume_settings`])."""
 
     completed_steps: int = 0
     epoch: int = 0
     step_in_epoch: int = 0
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def save(self, folder: str | os.PathLike) -> None:
         Path(folder, TRAINING_STATE_NAME).write_text(json.dumps(asdict(self), indent=1))
@@ -50,6 +55,40 @@ class TrainingState:
         if not path.is_file():
             raise ArgumentError(f"{folder} is not a complete checkpoint of this script (no {TRAINING_STATE_NAME})")
         return cls(**json.loads(path.read_text()))
+
+
+def check_resume_settings(
+    saved: dict[str, Any], current: dict[str, Any], checkpoint: str | os.PathLike, settings_file: str = TRAINING_STATE_NAME
+) -> None:
+    """Refuse to resume from `checkpoint` where a setting of the run that saved it differs now.
+
+    A resume continues the same run: the optimiser, the lr scheduler and the position in the epoch are restored as
+    saved, so another number of processes, batch size, accumulation, length, lr or dataset would silently mix two
+    schedules (an lr that reaches 0 early and rises again, skipped data, a logged lr that is not the one in effect).
+    transformers' `Trainer` and Accelerate restore the same states and leave the settings to the user; this checks
+    them. A checkpoint saved before settings were recorded (none saved) is not checked.
+
+    Raises:
+        ArgumentError: listing every setting that differs (`name: saved -> now`) and how to start afresh.
+    """
+    current = json.loads(json.dumps(current))  # tuples -> lists, as saved
+    differ = []
+    for name, value in saved.items():
+        if name not in current or current[name] == value:
+            continue
+        if isinstance(value, dict) and isinstance(current[name], dict):
+            keys = sorted(set(value) | set(current[name]), key=str)
+            differ += [f"{name}.{key}: {value.get(key)!r} -> {current[name].get(key)!r}"
+                       for key in keys if value.get(key) != current[name].get(key)]  # fmt: skip
+        else:
+            differ.append(f"{name}: {value!r} -> {current[name]!r}")
+    if differ:
+        raise ArgumentError(
+            f"cannot resume from {checkpoint}: the run that saved it had other settings ({'; '.join(differ)}). A "
+            f"resume continues that run's schedule and data order: resume with its settings (in "
+            f"{Path(checkpoint) / settings_file}), or start a new run (another --output_dir, or "
+            "--overwrite_output_dir)."
+        )
 
 
 def checkpoint_dir(output_dir: str | os.PathLike) -> Path:

@@ -4,13 +4,43 @@ dedicated flags applied; the model fresh, continued from an AdaMAE checkpoint or
 from __future__ import annotations
 
 import argparse
+import logging
+from typing import Any
+
+import torch
 
 from ..configuration_adamae import AdaMAEConfig
 from ..presets import MODEL_PRESETS, preset_config
 from .errors import ArgumentError
 
 
-__all__ = ["apply_config_overrides", "build_config", "build_model", "checkpoint_model_type"]
+__all__ = [
+    "TRAINING_DTYPE",
+    "apply_config_overrides",
+    "build_config",
+    "build_model",
+    "checkpoint_model_type",
+    "log_training_dtype",
+]
+
+logger = logging.getLogger(__name__)
+
+# The dtype of the weights while training. As transformers' Trainer and Accelerate expect, the optimiser updates
+# float32 master weights; `--bf16` / `--mixed_precision bf16` computes in bfloat16 under autocast. Weights stored in
+# bfloat16 and trained as such round most small updates away (bfloat16 keeps 8 bits of mantissa).
+TRAINING_DTYPE = torch.float32
+
+
+def log_training_dtype(config: Any, name: str) -> None:
+    """Say, where the checkpoint `name` (its config or config dict) stores its weights in another dtype than
+    [`TRAINING_DTYPE`], that they are loaded in float32 for training."""
+    stored = config.get("dtype") or config.get("torch_dtype") if isinstance(config, dict) else getattr(config, "dtype", None)
+    stored = str(stored).removeprefix("torch.") if stored is not None else None
+    if stored not in (None, "float32", "auto"):
+        logger.warning(
+            "%s stores its weights in %s: they are loaded in float32 for training (the optimiser's master weights; "
+            "--bf16 / --mixed_precision bf16 computes in bfloat16 under autocast).", name, stored,
+        )  # fmt: skip
 
 
 def apply_config_overrides(config: AdaMAEConfig, overrides: str | None, args: argparse.Namespace | None = None) -> AdaMAEConfig:
@@ -73,16 +103,19 @@ def build_config(args: argparse.Namespace) -> AdaMAEConfig:
 
 def build_model(args: argparse.Namespace, config: AdaMAEConfig):
     """`AdaMAEForPreTraining`: fresh, continued from an AdaMAE checkpoint, or warm-started from a VideoMAE one
-    (`AdaMAEForPreTraining.from_videomae`, the sampler freshly initialised)."""
+    (`AdaMAEForPreTraining.from_videomae`, the sampler freshly initialised); weights in [`TRAINING_DTYPE`] whatever
+    dtype the checkpoint stores (logged)."""
     from ..modeling_adamae import AdaMAEForPreTraining
 
     if not args.model_name_or_path:
         return AdaMAEForPreTraining(config)
+    log_training_dtype(config, args.model_name_or_path)
+    config.dtype = TRAINING_DTYPE  # what the saved model will say
     try:
         if checkpoint_model_type(args.model_name_or_path) == "videomae":
             overrides = {k: v for k, v in config.to_dict().items() if k not in ("transformers_version", "model_type")}
-            return AdaMAEForPreTraining.from_videomae(args.model_name_or_path, **overrides)
-        return AdaMAEForPreTraining.from_pretrained(args.model_name_or_path, config=config)
+            return AdaMAEForPreTraining.from_videomae(args.model_name_or_path, **overrides).to(TRAINING_DTYPE)
+        return AdaMAEForPreTraining.from_pretrained(args.model_name_or_path, config=config, dtype=TRAINING_DTYPE)
     except (RuntimeError, ValueError) as error:
         raise ArgumentError(
             f"cannot load {args.model_name_or_path!r} with the requested configuration "
