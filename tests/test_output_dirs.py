@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,15 +45,19 @@ def test_pretraining_rerun_refuses_then_overwrite_moves_aside_and_resume_is_this
     assert [p.name for p in P.list_checkpoints(out)] == ["step_1", "step_2", "step_3"]
 
     # --overwrite_output_dir: a clean start; the earlier run is kept whole beside it
-    assert run_main(script, out, "--max_train_steps", "1", "--num_visualizations", "0", "--overwrite_output_dir") == 0
+    this_run = ("--max_train_steps", "2", "--checkpointing_steps", "1", "--num_visualizations", "0")
+    assert run_main(script, out, *this_run, "--overwrite_output_dir") == 0
     (moved,) = tmp_path.glob("run-replaced-*")
     assert digest(moved / "model.safetensors") == first_model
     assert [p.name for p in P.list_checkpoints(moved)] == ["step_1", "step_2", "step_3"]
-    assert [p.name for p in P.list_checkpoints(out)] == ["epoch_0"]  # no checkpoint of the other run is left
+    assert [p.name for p in P.list_checkpoints(out)] == ["step_1", "step_2"]  # no checkpoint of the other run is left
 
-    # `--resume_from_checkpoint` alone: the latest checkpoint of this run (step 1), not the other run's step 3
-    assert run_main(script, out, "--max_train_steps", "2", "--num_visualizations", "0", "--resume_from_checkpoint") == 0
+    # `--resume_from_checkpoint` alone, after this run stopped at step 1: the latest checkpoint of this run (step 1),
+    # not the other run's step 3; a resume keeps the run's settings (resume rules: tests/test_real_world_runs.py)
+    shutil.rmtree(out / "checkpoints" / "step_2")
+    assert run_main(script, out, *this_run, "--resume_from_checkpoint") == 0
     assert json.loads((out / "train_results.json").read_text())["completed_steps"] == 2
+    assert [p.name for p in P.list_checkpoints(out)] == ["step_1", "step_2"]
 
 
 def test_check_output_dir_cases(tmp_path, monkeypatch):
