@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from adamae_hf.data.multiscale_crop import MultiScaleCrop, MultiScaleCropTransform
-from adamae_hf.data.segment_sampling import segment_indices
+from adamae_hf.data.temporal_sampling import released_clip_indices, segment_indices, videomae_clip_indices
 from adamae_hf.lr_schedule import get_released_cosine_schedule
 
 
@@ -149,6 +149,54 @@ def test_segment_sampling_rejects_bad_arguments():
         segment_indices(32, 16, mode="test")
 
 
+def released_kinetics_train(n, end, clip_len=16, rate=4):
+    """VideoClsDataset.loadvideo_decord (mode 'train', num_segment 1) for a drawn end_idx."""
+    converted_len = clip_len * rate
+    if n <= converted_len:
+        index = np.linspace(0, n, num=n // rate)
+        index = np.concatenate((index, np.ones(clip_len - n // rate) * n))
+        return np.clip(index, 0, n - 1).astype(np.int64).tolist()
+    str_idx = end - converted_len
+    return np.clip(np.linspace(str_idx, end, num=clip_len), str_idx, end - 1).astype(np.int64).tolist()
+
+
+def released_kinetics_test(n, test_num_segment, clip_len=16, rate=4):
+    """VideoClsDataset.loadvideo_decord (mode 'test') and the temporal slicing of __getitem__ (mode 'test')."""
+    all_index = list(range(0, n, rate))
+    while len(all_index) < clip_len:
+        all_index.append(all_index[-1])
+    temporal_step = max(1.0 * (len(all_index) - clip_len) / (test_num_segment - 1), 0)
+    return [all_index[int(c * temporal_step):int(c * temporal_step) + clip_len] for c in range(test_num_segment)]
+
+
+@pytest.mark.parametrize("n", [66, 67, 100, 300])
+def test_videomae_training_clips_are_the_released_ones(n):
+    generator = torch.Generator().manual_seed(0)
+    draws = videomae_clip_indices(n, 16, 4, num_clips=3000, generator=generator)
+    ends = draws[:, -1] + 1  # the window's end e: its last frame is e - 1
+    assert set(ends.tolist()) == set(range(64, n))  # released: np.random.randint(converted_len, seg_len)
+    for draw, end in zip(draws.tolist(), ends.tolist()):
+        assert draw == released_kinetics_train(n, end)
+
+
+@pytest.mark.parametrize("n", [3, 10, 40, 64])
+def test_videomae_training_clips_of_short_videos(n):
+    assert videomae_clip_indices(n, 16, 4).tolist() == [released_kinetics_train(n, None)]
+
+
+@pytest.mark.parametrize("n", [10, 64, 65, 100, 250, 301])
+@pytest.mark.parametrize("clips", [2, 3, 5])
+def test_videomae_test_clips_are_the_released_ones(n, clips):
+    assert videomae_clip_indices(n, 16, 4, num_clips=clips, mode="eval").tolist() == released_kinetics_test(n, clips)
+
+
+def test_released_clip_indices_dispatch():
+    assert released_clip_indices("segments", 32, 16, 4, mode="eval").tolist() == [list(range(0, 32, 2))]
+    assert released_clip_indices("videomae", 64, 16, 4, mode="eval").tolist() == [list(range(0, 64, 4))]
+    with pytest.raises(ValueError, match="temporal_sampling must be one of"):
+        released_clip_indices("stride", 64, 16, 4)
+
+
 # ------------------------------------------------------------------------------------------ schedule
 def released_cosine_scheduler(base_value, final_value, epochs, niter_per_ep, warmup_epochs=0):
     """msc/utils.py cosine_scheduler with start_warmup_value=0, warmup_steps=-1."""
@@ -185,3 +233,39 @@ def test_released_schedule_rejects_a_warmup_without_cosine():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match="num_warmup_steps"):
         get_released_cosine_schedule(optimizer, 10, 10)
+
+
+# ------------------------------------------------------------------------------------------ reading the frames
+@pytest.mark.parametrize("sampling,mode,clips", [("segments", "train", 1), ("segments", "eval", 2), ("videomae", "train", 1),
+                                                 ("videomae", "eval", 5)])  # fmt: skip
+def test_the_reader_and_the_dataset_read_exactly_the_sampled_frames(tmp_path, sampling, mode, clips):
+    from test_video_frames import read_indices, write_video  # index frames: each frame shows its own number
+
+    from adamae_hf.data import VideoClipDataset, load_video_source, read_video_clips
+
+    (tmp_path / "a").mkdir()
+    video = write_video(tmp_path / "a" / "v.mp4", 90, "mp4", "libx264", options={"g": "10"})
+    stats = {}
+    generator = torch.Generator().manual_seed(0)
+    read = read_video_clips(video, 16, 4, clips, mode, generator, temporal_sampling=sampling, stats=stats)
+    np.testing.assert_array_equal(read_indices(read), stats["indices"])
+    expected = released_clip_indices(sampling, 90, 16, 4, clips, mode, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(stats["indices"], expected)
+
+    source = load_video_source(data_dir=tmp_path, split="train")
+    dataset = VideoClipDataset(source, num_frames=16, sampling_rate=4, transform=None, mode=mode, num_clips=clips,
+                               temporal_sampling=sampling)  # fmt: skip
+    item = dataset[0]["pixel_values"]  # (K, T, C, H, W) or (T, C, H, W) uint8
+    item = item if clips > 1 else item[None]
+    got = read_indices(item.permute(0, 1, 3, 4, 2))
+    if mode == "eval":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert got.shape == (1, 16) and (np.diff(got[0]) >= 0).all()
+
+
+def test_an_unknown_temporal_sampling_fails_before_reading():
+    from adamae_hf.data import read_video_clips
+
+    with pytest.raises(ValueError, match="temporal_sampling must be one of"):
+        read_video_clips("/no/such/video.mp4", 16, 4, temporal_sampling="tsn")

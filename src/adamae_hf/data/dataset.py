@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from .sources import VideoSample, VideoSource
+from .temporal_sampling import TEMPORAL_SAMPLINGS
 from .video_io import VideoReadError, read_video_clips
 
 
@@ -64,6 +65,7 @@ class VideoClipDataset(Dataset):
             instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
             video, so that evaluation leaves it out and never counts another video twice.
         seed: seeds the temporal sampling (mixed with rank, worker id and epoch; see :func:`seed_worker`).
+        temporal_sampling: ``"stride"``, ``"segments"`` or ``"videomae"`` (:func:`read_video_clips`).
     """
 
     def __new__(cls, source: VideoSource | None = None, *args: Any, **kwargs: Any):
@@ -82,9 +84,12 @@ class VideoClipDataset(Dataset):
         num_clips: int = 1,
         on_bad_video: Literal["raise", "skip"] = "raise",
         seed: int = 0,
+        temporal_sampling: str = "stride",
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if temporal_sampling not in TEMPORAL_SAMPLINGS:
+            raise ValueError(f"temporal_sampling must be one of {', '.join(TEMPORAL_SAMPLINGS)}, got {temporal_sampling!r}")
         if on_bad_video not in ("raise", "skip"):
             raise ValueError(f"on_bad_video must be 'raise' or 'skip', got {on_bad_video!r}")
         self.source = source
@@ -92,6 +97,7 @@ class VideoClipDataset(Dataset):
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
         self.transform, self.mode, self.num_clips = transform, mode, num_clips
         self.on_bad_video, self.seed = on_bad_video, seed
+        self.temporal_sampling = temporal_sampling
         self.epoch = 0
         self.num_skipped = 0
         self._warned: set[str] = set()
@@ -118,7 +124,8 @@ class VideoClipDataset(Dataset):
     def load(self, sample: VideoSample, index: int) -> dict[str, Any]:
         """Read, sample and transform one video (raises :class:`VideoReadError`)."""
         clips = read_video_clips(
-            sample.video, self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator
+            sample.video, self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=self.generator,
+            temporal_sampling=self.temporal_sampling,
         )  # (K, T, H, W, C) uint8
         if self.transform is not None:
             pixel_values = self.transform(clips if self.num_clips > 1 else clips[0])

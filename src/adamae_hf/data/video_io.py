@@ -40,6 +40,8 @@ import av
 import numpy as np
 import torch
 
+from .temporal_sampling import TEMPORAL_SAMPLINGS, released_clip_indices
+
 
 VideoInput = str | os.PathLike | bytes | bytearray | BinaryIO
 
@@ -317,6 +319,7 @@ def read_video_clips(
     mode: Literal["train", "eval"] = "train",
     generator: torch.Generator | None = None,
     *,
+    temporal_sampling: str = "stride",
     stats: dict | None = None,
 ) -> torch.Tensor:
     """Read ``num_clips`` clips of ``num_frames`` frames at temporal stride ``sampling_rate``, frame-exactly (see
@@ -330,6 +333,9 @@ def read_video_clips(
         mode: ``"train"`` draws each clip's start at random (from ``generator``); ``"eval"`` spaces the
             clips evenly over the video, deterministically.
         generator: random source for ``mode="train"``.
+        temporal_sampling: ``"stride"`` (:func:`sample_clip_indices`), or the released fine-tuning samplings
+            ``"segments"`` (one frame per segment, SSv2) and ``"videomae"`` (Kinetics-400), see
+            :mod:`~adamae_hf.data.temporal_sampling`.
         stats: if given, ``"decoded_frames"`` (frames PyAV decoded, added up), ``"video_frames"`` (the video's
             frame count), ``"indices"`` (the ``(K, T)`` frame indices read) and ``"seeked"`` (whether seeking
             was used) are written to it.
@@ -345,12 +351,15 @@ def read_video_clips(
         raise ValueError("num_frames, sampling_rate and num_clips must be >= 1")
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    if temporal_sampling not in TEMPORAL_SAMPLINGS:
+        raise ValueError(f"temporal_sampling must be one of {', '.join(TEMPORAL_SAMPLINGS)}, got {temporal_sampling!r}")
     name = describe_video(video)
     opened: list[av.container.InputContainer] = []
     failure: tuple[str, str] | None = None
     try:
         source = _load_source(video, name)
-        indices, frames, wanted = _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, stats)
+        sampling = (num_frames, sampling_rate, num_clips, mode, generator, temporal_sampling)
+        indices, frames, wanted = _read(source, name, opened, *sampling, stats)
     except VideoReadError as e:
         failure = (e.path or name, e.reason)
     except Exception as e:  # noqa: BLE001  (any decoder, demuxer or conversion error names the file)
@@ -367,7 +376,7 @@ def read_video_clips(
     return torch.from_numpy(decoded[np.searchsorted(wanted, indices)])
 
 
-def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, stats):
+def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, generator, temporal_sampling, stats):
     """The body of :func:`read_video_clips`; every container it opens is appended to ``opened`` (closed by the
     caller)."""
 
@@ -382,7 +391,10 @@ def _read(source, name, opened, num_frames, sampling_rate, num_clips, mode, gene
     container, stream = video_stream()
     index = _index_frames(container, stream, name)
     seekable = index.pts is not None and container.format.name.split(",")[0] in _EXACT_SEEK_FORMATS
-    indices = sample_clip_indices(index.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
+    if temporal_sampling == "stride":
+        indices = sample_clip_indices(index.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
+    else:
+        indices = released_clip_indices(temporal_sampling, index.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
     wanted = sorted(set(indices.ravel().tolist()))
     counter, frames = [0], None
     if seekable:
