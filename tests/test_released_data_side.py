@@ -269,3 +269,39 @@ def test_an_unknown_temporal_sampling_fails_before_reading():
 
     with pytest.raises(ValueError, match="temporal_sampling must be one of"):
         read_video_clips("/no/such/video.mp4", 16, 4, temporal_sampling="tsn")
+
+
+# ------------------------------------------------------------------------------------------ random erasing
+def test_released_random_erasing_boxes():
+    from adamae_hf.data.random_erasing import ClipRandomErasing
+
+    erasing = ClipRandomErasing(0.25)
+    torch.manual_seed(0)
+    boxes = [erasing.box(224, 224) for _ in range(4000)]
+    drawn = [b for b in boxes if b is not None]
+    assert abs(len(drawn) / 4000 - 0.25) < 0.03  # released: erase when random() <= probability
+    for top, left, h, w in drawn:  # area uniform in [0.02, 1/3] x 224^2, aspect in [0.3, 1/0.3], inside the frame
+        assert 0 <= top <= 224 - h and 0 <= left <= 224 - w and h < 224 and w < 224
+        assert 0.02 * 224**2 * 0.9 <= h * w <= 224**2 / 3 * 1.1
+        assert 0.3 * 0.8 <= h / w <= 1 / 0.3 * 1.25
+    areas = np.array([h * w for _, _, h, w in drawn]) / 224**2
+    assert abs(areas.mean() - (0.02 + 1 / 3) / 2) < 0.02  # uniform area: mean in the middle
+
+
+def test_released_random_erasing_fills_one_box_with_noise_on_every_frame():
+    from adamae_hf.data.random_erasing import ClipRandomErasing
+    from adamae_hf.data.transforms import FinetuningTransform
+
+    clips = torch.zeros(1, 4, 3, 64, 64)
+    torch.manual_seed(3)
+    out = ClipRandomErasing(1.0)(clips.clone())
+    changed = out != 0
+    assert changed.any()
+    assert torch.equal(changed[:, 0].any(1), changed[:, 3].any(1))  # the same box on every frame
+    assert not torch.equal(out[:, 0], out[:, 1])  # fresh noise per frame, as the released per-frame fill
+    box = out[changed]
+    assert abs(box.mean().item()) < 0.2 and abs(box.std().item() - 1) < 0.2
+    transform = FinetuningTransform(32, rand_augment=False, random_erasing=1.0, random_erasing_fill="pixel")
+    assert isinstance(transform.erasing, ClipRandomErasing)
+    with pytest.raises(ValueError, match="random_erasing_fill"):
+        FinetuningTransform(32, random_erasing_fill="noise")
