@@ -305,3 +305,38 @@ def test_released_random_erasing_fills_one_box_with_noise_on_every_frame():
     assert isinstance(transform.erasing, ClipRandomErasing)
     with pytest.raises(ValueError, match="random_erasing_fill"):
         FinetuningTransform(32, random_erasing_fill="noise")
+
+
+# ------------------------------------------------------------------------------------------ fine-tuning Trainer
+def test_trainer_released_schedule_and_logit_averaging(tmp_path):
+    from transformers import TrainingArguments
+
+    from adamae_hf import AdaMAEForVideoClassification
+    from adamae_hf.finetuning import VideoClassificationTrainer, multiview_average
+    from adamae_hf.presets import preset_config
+
+    model = AdaMAEForVideoClassification(preset_config("tiny", num_labels=3, num_hidden_layers=2))
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=2e-3, warmup_steps=4, report_to=[],
+                             remove_unused_columns=False)  # fmt: skip
+    trainer = VideoClassificationTrainer(model=model, args=args, layer_decay=0.75, released_lr_schedule=True,
+                                         min_lr_ratio=1e-6 / 1e-3)  # fmt: skip
+    trainer.create_optimizer_and_scheduler(num_training_steps=20)
+    expected = released_cosine_scheduler(2e-3, 2e-6, 20, 1, 4)  # 4 warm-up "epochs" of 1 step
+    head = [g for g in trainer.optimizer.param_groups if g["lr_scale"] == 1.0][0]
+    got = []
+    for _ in range(20):
+        got.append(head["lr"])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+    logits = torch.tensor([[[-5.0, 4.0, 4.0], [4.0, 1.0, -5.0]]])  # two views of one video
+    # released compute_video: argmax of the mean logits (class 1); the mean of the probabilities picks class 0
+    assert multiview_average(logits, average="logits").argmax().item() == 1
+    assert multiview_average(logits, average="probabilities").argmax().item() == 0
+    mean_logits = multiview_average(logits, average="logits")
+    torch.testing.assert_close(mean_logits, logits.mean(1).softmax(-1))
+    flat = multiview_average(logits[0], torch.tensor([0, 0]), average="logits")
+    torch.testing.assert_close(flat, mean_logits)
+    with pytest.raises(ValueError, match="average must be one of"):
+        multiview_average(logits, average="votes")
