@@ -92,7 +92,9 @@ def test_a_recipe_field_the_script_lacks_is_an_error():
 def test_a_released_recipe_needs_a_dataset_except_for_a_dry_run(toy_recipes):
     with pytest.raises(RecipeError, match="recipe for a real dataset"):
         resolve_recipe(toy_parser(), ["--recipe", "adamae-ssv2"], "pretraining", ["train_dir"])
-    assert resolve_recipe(toy_parser(), ["--recipe", "adamae-ssv2"], "pretraining", ["train_dir"], dry_run=True)
+    parser = toy_parser()
+    parser.add_argument("--dry_run", action="store_true")
+    assert resolve_recipe(parser, ["--recipe", "adamae-ssv2", "--dry_run"], "pretraining", ["train_dir"])
 
 
 def test_unknown_recipe_and_script():

@@ -158,8 +158,10 @@ class RecipeResolution:
         return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "from_recipe": sorted(self.from_recipe), "from_user": sorted(self.from_user),
-                "overridden": {k: _jsonable(v) for k, v in sorted(self.overridden.items())}}  # fmt: skip
+        """JSON-able: the recipe's name and, by field, the values from the recipe, from the command line, and the
+        recipe values the command line replaced."""
+        return {"name": self.name, "from_recipe": _jsonable(self.from_recipe), "from_user": _jsonable(self.from_user),
+                "overridden": _jsonable(self.overridden)}  # fmt: skip
 
 
 def resolve_recipe(
@@ -167,7 +169,6 @@ def resolve_recipe(
     argv: Sequence[str],
     script: str,
     data_arguments: Sequence[str],
-    dry_run: bool = False,
 ) -> RecipeResolution:
     """Choose the run's recipe and install its values as `parser`'s defaults (call before parsing `argv`).
 
@@ -178,8 +179,8 @@ def resolve_recipe(
     that recipe field is not applied.
 
     Raises:
-        RecipeError: an unknown recipe, a dataset without `--recipe`, a released recipe without a dataset (outside
-            `dry_run`), or a recipe field `parser` does not define.
+        RecipeError: an unknown recipe, a dataset without `--recipe`, a released recipe without a dataset (unless
+            `--dry_run` is given), or a recipe field `parser` does not define.
     """
     given = given_destinations(parser, argv)
     has_data = any(given.get(name) for name in data_arguments)
@@ -195,7 +196,7 @@ def resolve_recipe(
             )
         name = DEFAULT_RECIPE
     values = recipe_values(name, script)
-    if name != DEFAULT_RECIPE and not has_data and not dry_run:
+    if name != DEFAULT_RECIPE and not has_data and not given.get("dry_run"):
         raise RecipeError(f"--recipe {name} is a recipe for a real dataset: give one ({', '.join('--' + d for d in data_arguments)})")
     known = {action.dest for action in parser._actions}
     missing = sorted(set(values) - known)
