@@ -17,6 +17,7 @@ from adamae_hf.recipes import (
     RECIPES,
     RecipeError,
     given_destinations,
+    recipe_log_lines,
     recipe_values,
     resolve_recipe,
 )
@@ -60,7 +61,7 @@ def test_the_command_line_wins_and_the_provenance_is_recorded(toy_recipes):
     assert resolution.from_recipe == {"config_name": "base", "base_learning_rate": 1.5e-4, "adam_betas": (0.9, 0.95)}
     assert resolution.from_user == {"train_dir": "videos", "sampling_rate": 8}
     assert resolution.overridden == {"sampling_rate": 2}
-    lines = "\n".join(resolution.log_lines())
+    lines = "\n".join(recipe_log_lines(resolution.as_dict()))
     assert "from the command line: sampling_rate = 8 (recipe: 2)" in lines
     assert "from the recipe: base_learning_rate = 0.00015" in lines
 
@@ -107,11 +108,11 @@ def test_unknown_recipe_and_script():
 def test_recipes_differ_only_where_the_released_scripts_do():
     ssv2, k400 = RECIPES["adamae-ssv2"], RECIPES["adamae-k400"]
     pre = {k for k in ssv2["pretraining"] if ssv2["pretraining"][k] != k400["pretraining"].get(k)}
-    assert pre == {"sampling_rate"}  # example-pretrain-adamae.sh: --sampling_rate 2 (ssv2/) vs 4 (kinetics/)
+    assert pre == {"sampling_rate", "output_dir"}  # example-pretrain-adamae.sh: --sampling_rate 2 (ssv2/) vs 4 (kinetics/)
     fine = set(ssv2["finetuning"]) | set(k400["finetuning"])
     fine = {k for k in fine if ssv2["finetuning"].get(k) != k400["finetuning"].get(k)}
     assert fine == {"temporal_sampling", "sampling_rate", "horizontal_flip", "test_num_clips", "base_learning_rate",
-                    "num_train_epochs"}  # fmt: skip
+                    "num_train_epochs", "output_dir"}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ the scripts' --dry_run
@@ -121,6 +122,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module's annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -134,10 +136,9 @@ def dry_run(capsys, name: str, argv: list[str]) -> dict:
 # The released values, typed from wgcban/adamae (docs/recipes.md gives file and line); not read from
 # adamae_hf.recipes, so that a changed recipe fails here.
 RELEASED_PRETRAINING = {
-    "config_name": "base", "num_frames": 16, "image_size": 224, "mask_type": "adaptive", "mask_ratio": 0.95,
-    "crop": "multiscale", "horizontal_flip": False, "per_device_train_batch_size": 32,
+    "config_name": "base", "crop": "multiscale", "horizontal_flip": False, "per_device_train_batch_size": 32,
     "gradient_accumulation_steps": 1, "base_learning_rate": 1.5e-4, "base_min_learning_rate": 1e-5,
-    "lr_scheduler_type": "released_cosine", "warmup_epochs": 40, "num_train_epochs": 801, "weight_decay": 0.05,
+    "released_lr_schedule": True, "warmup_epochs": 40, "num_train_epochs": 801, "weight_decay": 0.05,
     "decay_sampler_positions": True, "adam_betas": [0.9, 0.95], "max_grad_norm": 0.0, "seed": 0,
 }  # fmt: skip
 RELEASED_VIT_B = {
@@ -172,7 +173,7 @@ RELEASED_FINETUNING = {
     "model_preset": "base", "drop_path_rate": 0.1, "layer_decay": 0.75, "rand_augment": True,
     "rand_augment_num_ops": 4, "rand_augment_magnitude": 7.0, "rand_augment_magnitude_std": 0.5,
     "min_crop_scale": 0.08, "random_erasing": 0.25, "random_erasing_fill": "pixel", "mixup": 0.8, "cutmix": 1.0,
-    "mixup_prob": 1.0, "mixup_switch_prob": 0.5, "label_smoothing": 0.1, "test_num_crops": 3,
+    "mixup_prob": 1.0, "mixup_switch_prob": 0.5, "label_smoothing_factor": 0.1, "test_num_crops": 3,
     "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "base_min_learning_rate": 1e-6,
     "warmup_epochs": 5.0, "released_lr_schedule": True, "weight_decay": 0.05, "adam_beta1": 0.9,
     "adam_beta2": 0.999, "adam_epsilon": 1e-8, "max_grad_norm": 0.0, "dataloader_drop_last": True, "seed": 0,
@@ -220,7 +221,7 @@ def test_the_demo_recipe_is_the_quick_start(capsys):
     assert pre["recipe"]["name"] == "synthetic-demo"
     expected = {"config_name": "tiny", "base_learning_rate": 2.4e-2, "num_train_epochs": 2, "warmup_epochs": 0.25,
                 "per_device_train_batch_size": 16, "sampling_rate": 2, "crop": "random_resized", "min_crop_scale": 0.5,
-                "lr_scheduler_type": "cosine", "horizontal_flip": False, "decay_sampler_positions": False}  # fmt: skip
+                "released_lr_schedule": False, "horizontal_flip": False, "decay_sampler_positions": False}  # fmt: skip
     assert {k: pre["arguments"][k] for k in expected} == expected
     assert pre["model_config"]["hidden_size"] == 128 and pre["model_config"]["mask_ratio"] == 0.9
     fine = dry_run(capsys, "run_finetuning", [])

@@ -29,12 +29,13 @@ SCRIPTS = ("pretraining", "finetuning")
 # Pre-training (scripts/run_pretraining.py argument names)
 # ---------------------------------------------------------------------------------------------------------------
 _RELEASED_PRETRAINING: dict[str, Any] = dict(
-    config_name="base",  # pretrain_videomae_base_patch16_224: ViT-B/16, decoder 4 x 384, 16 frames, tubelet 2
-    num_frames=16, image_size=224, mask_type="adaptive", mask_ratio=0.95,
+    # pretrain_videomae_base_patch16_224: ViT-B/16, decoder 4 x 384, 16 frames of 224 x 224, tubelet 2, 95 % adaptive
+    # masking: all in the `base` config (a checkpoint given with --model_name_or_path keeps its own)
+    config_name="base",
     crop="multiscale", horizontal_flip=False,  # GroupMultiScaleCrop(224, [1, .875, .75, .66]); no flip
     per_device_train_batch_size=32, gradient_accumulation_steps=1,  # x 64 GPUs = 2048 clips per step
     base_learning_rate=1.5e-4, base_min_learning_rate=1e-5,  # both x total batch / 256
-    lr_scheduler_type="released_cosine", warmup_epochs=40, num_train_epochs=801,
+    released_lr_schedule=True, warmup_epochs=40, num_train_epochs=801,
     weight_decay=0.05, decay_sampler_positions=True, adam_betas=(0.9, 0.95), max_grad_norm=0.0, seed=0,
     checkpointing_steps="epoch",
 )  # fmt: skip
@@ -44,7 +45,7 @@ _SYNTHETIC_PRETRAINING: dict[str, Any] = dict(
     # 8 frames at stride 2 cover the 16-frame synthetic clips.
     config_name="tiny", crop="random_resized", min_crop_scale=0.5, horizontal_flip=False,
     per_device_train_batch_size=16, gradient_accumulation_steps=1, base_learning_rate=2.4e-2,
-    base_min_learning_rate=0.0, lr_scheduler_type="cosine", warmup_epochs=0.25, num_train_epochs=2,
+    base_min_learning_rate=0.0, released_lr_schedule=False, warmup_epochs=0.25, num_train_epochs=2,
     weight_decay=0.05, decay_sampler_positions=False, adam_betas=(0.9, 0.95), max_grad_norm=0.0, seed=0,
     sampling_rate=2, checkpointing_steps="epoch",
 )  # fmt: skip
@@ -56,8 +57,8 @@ _RELEASED_FINETUNING: dict[str, Any] = dict(
     model_preset="base", drop_path_rate=0.1, layer_decay=0.75,  # vit_base_patch16_224, mean pooling
     rand_augment=True, rand_augment_num_ops=4, rand_augment_magnitude=7.0, rand_augment_magnitude_std=0.5,
     min_crop_scale=0.08, random_erasing=0.25, random_erasing_fill="pixel",
-    mixup=0.8, cutmix=1.0, mixup_prob=1.0, mixup_switch_prob=0.5, label_smoothing=0.1,
-    test_num_crops=3,
+    mixup=0.8, cutmix=1.0, mixup_prob=1.0, mixup_switch_prob=0.5, label_smoothing_factor=0.1,
+    test_num_crops=3, view_average="logits",
     per_device_train_batch_size=8, gradient_accumulation_steps=1,  # x 64 GPUs = 512 clips per step
     base_min_learning_rate=1e-6, warmup_epochs=5.0, released_lr_schedule=True,
     weight_decay=0.05, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=0.0,
@@ -78,19 +79,21 @@ _SYNTHETIC_FINETUNING: dict[str, Any] = dict(
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "adamae-ssv2": {
-        "pretraining": {**_RELEASED_PRETRAINING, "sampling_rate": 2},
+        "pretraining": {**_RELEASED_PRETRAINING, "sampling_rate": 2, "output_dir": "outputs/adamae-pretrain-ssv2"},
         "finetuning": {
             **_RELEASED_FINETUNING,
             "temporal_sampling": "segments",  # 16 segments, one frame each (TSN), train and test
             "horizontal_flip": False, "test_num_clips": 2, "base_learning_rate": 5e-4, "num_train_epochs": 50.0,
+            "output_dir": "outputs/adamae-finetune-ssv2",
         },
     },
     "adamae-k400": {
-        "pretraining": {**_RELEASED_PRETRAINING, "sampling_rate": 4},
+        "pretraining": {**_RELEASED_PRETRAINING, "sampling_rate": 4, "output_dir": "outputs/adamae-pretrain-k400"},
         "finetuning": {
             **_RELEASED_FINETUNING,
             "temporal_sampling": "videomae", "sampling_rate": 4,  # 16 frames over a 64-frame window, test: stride 4
             "horizontal_flip": True, "test_num_clips": 5, "base_learning_rate": 1e-3, "num_train_epochs": 100.0,
+            "output_dir": "outputs/adamae-finetune-k400",
         },
     },
     "synthetic-demo": {"pretraining": _SYNTHETIC_PRETRAINING, "finetuning": _SYNTHETIC_FINETUNING},
@@ -148,20 +151,23 @@ class RecipeResolution:
     from_user: dict[str, Any] = field(default_factory=dict)  # every argument given on the command line
     overridden: dict[str, Any] = field(default_factory=dict)  # recipe value the user replaced, by field
 
-    def log_lines(self) -> list[str]:
-        lines = [f"recipe {self.name!r} ({self.script}): {len(self.from_recipe)} values from the recipe, "
-                 f"{len(self.from_user)} given on the command line"]  # fmt: skip
-        lines += [f"  from the recipe: {k} = {v!r}" for k, v in sorted(self.from_recipe.items())]
-        for key, value in sorted(self.from_user.items()):
-            note = f" (recipe: {self.overridden[key]!r})" if key in self.overridden else ""
-            lines.append(f"  from the command line: {key} = {value!r}{note}")
-        return lines
-
     def as_dict(self) -> dict[str, Any]:
         """JSON-able: the recipe's name and, by field, the values from the recipe, from the command line, and the
         recipe values the command line replaced."""
         return {"name": self.name, "from_recipe": _jsonable(self.from_recipe), "from_user": _jsonable(self.from_user),
                 "overridden": _jsonable(self.overridden)}  # fmt: skip
+
+
+def recipe_log_lines(sources: dict[str, Any]) -> list[str]:
+    """Log lines of a [`RecipeResolution.as_dict`]: the recipe, each value it set, each value given on the command
+    line (with the recipe value it replaced)."""
+    lines = [f"recipe {sources['name']!r}: {len(sources['from_recipe'])} values from the recipe, "
+             f"{len(sources['from_user'])} given on the command line"]  # fmt: skip
+    lines += [f"  from the recipe: {k} = {v!r}" for k, v in sorted(sources["from_recipe"].items())]
+    for key, value in sorted(sources["from_user"].items()):
+        note = f" (recipe: {sources['overridden'][key]!r})" if key in sources["overridden"] else ""
+        lines.append(f"  from the command line: {key} = {value!r}{note}")
+    return lines
 
 
 def resolve_recipe(
@@ -227,15 +233,15 @@ def _jsonable(value: Any) -> Any:
 def dry_run_report(
     script: str,
     arguments: dict[str, Any],
-    resolution: RecipeResolution,
+    sources: dict[str, Any],
     derived: dict[str, Any],
     model_config: dict[str, Any] | None,
 ) -> str:
-    """The JSON that `--dry_run` prints: the resolved arguments, where the recipe's values came from, the values
-    derived from them (total batch, learning rates), and the model config."""
+    """The JSON that `--dry_run` prints: the resolved arguments, where the recipe's values came from (`sources`, a
+    [`RecipeResolution.as_dict`]), the values derived from them (total batch, learning rates), and the model config."""
     report = {
         "script": script,
-        "recipe": resolution.as_dict(),
+        "recipe": sources,
         "arguments": _jsonable(arguments),
         "derived": _jsonable(derived),
         "model_config": _jsonable(model_config),

@@ -9,7 +9,9 @@ from .dataset import (
     mix_seed,
     seed_worker,
 )
+from .multiscale_crop import MultiScaleCrop, MultiScaleCropTransform
 from .processor import build_processor, save_processor
+from .random_erasing import ClipRandomErasing
 from .sources import (
     VideoSample,
     VideoSource,
@@ -19,6 +21,7 @@ from .sources import (
     load_video_source,
 )
 from .synthetic import MOTIONS, generate_synthetic_dataset, load_synthetic_mask, synthetic_dataset_dir
+from .temporal_sampling import TEMPORAL_SAMPLINGS, segment_indices, videomae_clip_indices
 from .transforms import (
     IMAGENET_DEFAULT_MEAN,
     IMAGENET_DEFAULT_STD,
@@ -35,10 +38,14 @@ __all__ = [
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "MOTIONS",
+    "TEMPORAL_SAMPLINGS",
     "ClipRandAugment",
+    "ClipRandomErasing",
     "EvalTransform",
     "FinetuningTransform",
     "MixupCutmix",
+    "MultiScaleCrop",
+    "MultiScaleCropTransform",
     "PretrainingTransform",
     "StreamingVideoClipDataset",
     "VideoClipDataset",
@@ -59,6 +66,8 @@ __all__ = [
     "mix_seed",
     "read_video_clips",
     "sample_clip_indices",
+    "segment_indices",
+    "videomae_clip_indices",
     "seed_worker",
     "synthetic_dataset_dir",
 ]

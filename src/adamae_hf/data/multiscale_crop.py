@@ -104,19 +104,25 @@ class MultiScaleCrop:
 
 class MultiScaleCropTransform(_ClipTransform):
     """The released pre-training transform (`DataAugmentationForVideoMAE`): [`MultiScaleCrop`] then ImageNet
-    normalisation; no flip. Takes `uint8` `(T, H, W, C)` or `(K, T, H, W, C)`, returns `float32` `(T, C, S, S)` or
+    normalisation; no flip (released), or with `horizontal_flip` a flip of the whole clip with probability 0.5. Takes `uint8` `(T, H, W, C)` or `(K, T, H, W, C)`, returns `float32` `(T, C, S, S)` or
     `(K, T, C, S, S)`, `S = image_size`, like `PretrainingTransform`, which it replaces under `--crop multiscale`."""
 
     def __init__(
         self,
         image_size: int,
         scales: Sequence[float] = DEFAULT_SCALES,
+        horizontal_flip: bool = False,
         mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
     ) -> None:
         super().__init__(mean, std)
         self.image_size = image_size
         self.crop = MultiScaleCrop(image_size, scales)
+        self.horizontal_flip = horizontal_flip
 
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.normalize(self.crop(clips))
+        clips = self.crop(clips)
+        if self.horizontal_flip:
+            flip = torch.rand(clips.shape[0]) < 0.5
+            clips = torch.where(flip.view(-1, 1, 1, 1, 1), clips.flip(-1), clips)
+        return self.normalize(clips)
