@@ -259,3 +259,12 @@ def test_the_dry_run_from_the_command_line():
                                 env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["arguments"]["recipe"] == "adamae-k400"
+
+
+def test_every_released_recipe_field_is_in_the_docs_table():
+    text = (ROOT / "docs" / "recipes.md").read_text()
+    for recipe in ("adamae-ssv2", "adamae-k400"):
+        for script in ("pretraining", "finetuning"):
+            for name in RECIPES[recipe][script]:
+                if name != "output_dir":
+                    assert f"`{name} " in text, (recipe, script, name)
