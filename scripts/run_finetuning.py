@@ -2,19 +2,22 @@
 # Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
 """
 Fine-tune an AdaMAE (or VideoMAE) checkpoint for video classification with the `Trainer`, and evaluate it as the
-paper does: K temporal clips x 3 spatial crops per video, softmax scores averaged, top-1 / top-5 / per-class accuracy.
+paper does: K temporal clips x 3 spatial crops per video, scores averaged, top-1 / top-5 / per-class accuracy.
 
 With no dataset argument it fine-tunes on the embedded synthetic motion dataset, starting from the default
-pre-training output (`outputs/adamae-pretrain-synthetic`, written by `scripts/run_pretraining.py`) or from scratch:
+pre-training output (`outputs/adamae-pretrain-synthetic`, written by `scripts/run_pretraining.py`) or from scratch
+(`--recipe synthetic-demo`):
 
     python scripts/run_finetuning.py
 
-Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub / local `datasets` dataset):
+Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub / local `datasets` dataset) needs a
+recipe, `adamae-ssv2` or `adamae-k400`: the released fine-tuning for that dataset (`adamae_hf.recipes`,
+docs/recipes.md); a flag you give wins:
 
-    python scripts/run_finetuning.py --model_name_or_path outputs/adamae-pretrain --train_dir data/ \
-        --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
-    python scripts/run_finetuning.py --model_name_or_path MCG-NJU/videomae-base --train_list train.csv \
-        --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval --test_num_clips 2
+    python scripts/run_finetuning.py --recipe adamae-k400 --model_name_or_path outputs/adamae-pretrain \
+        --train_dir data/ --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
+    python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path MCG-NJU/videomae-base \
+        --train_list train.csv --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval
 """
 
 from __future__ import annotations
