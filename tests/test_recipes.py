@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -268,3 +269,38 @@ def test_every_released_recipe_field_is_in_the_docs_table():
             for name in RECIPES[recipe][script]:
                 if name != "output_dir":
                     assert f"`{name} " in text, (recipe, script, name)
+
+
+# ------------------------------------------------------------------------------------------ the recipes run
+TINY = (
+    "image_size=32,patch_size=8,num_frames=8,hidden_size=32,num_hidden_layers=2,num_attention_heads=2,"
+    "intermediate_size=64,decoder_hidden_size=32,decoder_num_hidden_layers=1,decoder_num_attention_heads=2,"
+    "decoder_intermediate_size=64,sampler_num_attention_heads=2"
+)
+
+
+@pytest.mark.parametrize("recipe", ["adamae-ssv2", "adamae-k400"])
+def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
+    """Two optimiser steps of each script under a released recipe (a tiny model in place of ViT-B): the multi-scale
+    crop, the released schedule and weight decay, segment / VideoMAE sampling, noise erasing, logit averaging."""
+    caplog.set_level(logging.INFO)
+    pre = tmp_path / "pre"
+    code = load_script("run_pretraining").main([
+        "--recipe", recipe, "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY,
+        "--per_device_train_batch_size", "2", "--max_train_steps", "2", "--warmup_epochs", "0",
+        "--output_dir", str(pre), "--dataloader_num_workers", "0", "--num_visualizations", "0", "--disable_tqdm",
+        "--sampling_rate", "1",
+    ])  # fmt: skip
+    assert code == 0 and (pre / "model.safetensors").is_file()
+    assert "from the recipe: crop = 'multiscale'" in caplog.text
+    assert "from the command line: sampling_rate = 1 (recipe: " in caplog.text
+    results = load_script("run_finetuning").main([
+        "--recipe", recipe, "--model_name_or_path", str(pre), "--train_dir", str(data_synthetic_dir),
+        "--output_dir", str(tmp_path / "fine"), "--max_steps", "2", "--per_device_train_batch_size", "2",
+        "--per_device_eval_batch_size", "4", "--dataloader_num_workers", "0", "--report_to", "none",
+        "--save_strategy", "no", "--sampling_rate", "1", "--test_num_clips", "2", "--test_num_crops", "1",
+        "--do_train", "--do_eval",
+    ])  # fmt: skip
+    assert "eval_top1" in results and results["train_loss"] == results["train_loss"]  # finite
+    expected = {"adamae-ssv2": "'segments'", "adamae-k400": "'videomae'"}[recipe]
+    assert f"from the recipe: temporal_sampling = {expected}" in caplog.text
