@@ -121,11 +121,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their module's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    """The script as a module of its own name (`recipes_test_<name>`), loaded once: other tests import the scripts
+    as `run_*`, whose classes (pickled with the Trainer's arguments) must stay theirs."""
+    module_name = f"recipes_test_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses resolve their module's annotations through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 def dry_run(capsys, name: str, argv: list[str]) -> dict:
