@@ -215,10 +215,12 @@ def test_a_flag_wins_over_the_recipe_and_is_reported(capsys):
     assert report["recipe"]["overridden"] == {"config_name": "base", "sampling_rate": 4}
     assert {"sampling_rate", "config_name"} <= set(report["recipe"]["from_user"])
     assert "sampling_rate" not in report["recipe"]["from_recipe"]
-    report = dry_run(capsys, "run_finetuning", ["--recipe", "adamae-ssv2", "--learning_rate", "3e-4"])
+    report = dry_run(capsys, "run_finetuning", ["--recipe", "adamae-ssv2", "--learning_rate", "3e-4", "--warmup_steps",
+                                                "100"])  # fmt: skip
     assert report["arguments"]["learning_rate"] == 3e-4 and report["arguments"]["base_learning_rate"] is None
+    assert report["arguments"]["warmup_steps"] == 100 and report["arguments"]["warmup_epochs"] is None
     assert report["derived"]["learning_rate"] == 3e-4
-    assert report["recipe"]["overridden"] == {"learning_rate": 5e-4}
+    assert report["recipe"]["overridden"] == {"learning_rate": 5e-4, "warmup_steps": 5.0}
 
 
 def test_the_demo_recipe_is_the_quick_start(capsys):

@@ -105,8 +105,9 @@ DEFAULT_RECIPE = "synthetic-demo"
 MULTISCALE_CROP_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 # A flag the user gives that replaces a recipe field of another name: `--learning_rate` (absolute) replaces the
-# recipe's `base_learning_rate` (scaled by the batch); `--model_name_or_path` replaces `--config_name`.
-_REPLACES = {"learning_rate": "base_learning_rate", "model_name_or_path": "config_name"}
+# recipe's `base_learning_rate` (scaled by the batch); `--model_name_or_path` replaces `--config_name`; the
+# fine-tuning `--warmup_steps` replaces `warmup_epochs`.
+_REPLACES = {"learning_rate": "base_learning_rate", "model_name_or_path": "config_name", "warmup_steps": "warmup_epochs"}
 
 
 class RecipeError(ValueError):
