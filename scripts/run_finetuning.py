@@ -67,7 +67,6 @@ from adamae_hf.recipes import dry_run_report, recipe_log_lines, resolve_recipe
 logger = logging.getLogger(__name__)
 
 DEFAULT_PRETRAINED = "outputs/adamae-pretrain-synthetic"
-DEFAULT_OUTPUT_DIR = "outputs/adamae-finetune-synthetic"
 
 
 @dataclass
@@ -213,8 +212,10 @@ def parse_args(args: list[str] | None = None):
         formatter_class=T.HelpFormatter,
     )
     argv = sys.argv[1:] if args is None else list(args)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith(".json"):  # every value from the file: no recipe
+        *parsed, recipe_args = parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+        recipe_args.sources = {"name": None, "from_recipe": {}, "from_user": {}, "overridden": {}}
+        return (*parsed, recipe_args)
     resolution = resolve_recipe(parser, argv, "finetuning", FINETUNING_DATA_ARGUMENTS)
     given = {a.split("=")[0] for a in argv if a.startswith("--")}
     if not {"--do_train", "--do_eval", "--do_predict"} & given:
@@ -469,6 +470,9 @@ def apply_learning_rates(training_args, train_dataset) -> float:
     rates = learning_rates(training_args, training_args.world_size)
     training_args.learning_rate = rates["learning_rate"]
     if training_args.warmup_epochs is not None and train_dataset is not None:
+        if isinstance(train_dataset, torch.utils.data.IterableDataset):
+            raise T.ArgumentError("a streaming dataset has no epochs: give --warmup_steps in place of the recipe's "
+                                  f"--warmup_epochs {training_args.warmup_epochs}")  # fmt: skip
         total = rates["total_batch_size"]
         per_epoch = len(train_dataset) // total if training_args.dataloader_drop_last else -(-len(train_dataset) // total)
         training_args.warmup_steps = round(training_args.warmup_epochs * per_epoch)
@@ -487,7 +491,7 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
     synthetic = not data_args.has_dataset
     setup_logging(training_args)
-    for line in recipe_log_lines(recipe_args.sources) if hasattr(recipe_args, "sources") else []:  # a JSON file: none
+    for line in recipe_log_lines(recipe_args.sources):
         logger.info(line)
     set_seed(training_args.seed)
     start = time.perf_counter()
