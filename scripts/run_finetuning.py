@@ -2,19 +2,22 @@
 # Copyright 2026 The adamae-hf authors. Licensed under the MIT License.
 """
 Fine-tune an AdaMAE (or VideoMAE) checkpoint for video classification with the `Trainer`, and evaluate it as the
-paper does: K temporal clips x 3 spatial crops per video, softmax scores averaged, top-1 / top-5 / per-class accuracy.
+paper does: K temporal clips x 3 spatial crops per video, scores averaged, top-1 / top-5 / per-class accuracy.
 
 With no dataset argument it fine-tunes on the embedded synthetic motion dataset, starting from the default
-pre-training output (`outputs/adamae-pretrain-synthetic`, written by `scripts/run_pretraining.py`) or from scratch:
+pre-training output (`outputs/adamae-pretrain-synthetic`, written by `scripts/run_pretraining.py`) or from scratch
+(`--recipe synthetic-demo`):
 
     python scripts/run_finetuning.py
 
-Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub / local `datasets` dataset):
+Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub / local `datasets` dataset) needs a
+recipe, `adamae-ssv2` or `adamae-k400`: the released fine-tuning for that dataset (`adamae_hf.recipes`,
+docs/recipes.md); a flag you give wins:
 
-    python scripts/run_finetuning.py --model_name_or_path outputs/adamae-pretrain --train_dir data/ \
-        --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
-    python scripts/run_finetuning.py --model_name_or_path MCG-NJU/videomae-base --train_list train.csv \
-        --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval --test_num_clips 2
+    python scripts/run_finetuning.py --recipe adamae-k400 --model_name_or_path outputs/adamae-pretrain \
+        --train_dir data/ --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
+    python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path MCG-NJU/videomae-base \
+        --train_list train.csv --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from transformers import HfArgumentParser, TrainingArguments, set_seed
 import adamae_hf  # noqa: F401  (registers the Auto classes)
 from adamae_hf import training as T
 from adamae_hf.data import (
+    TEMPORAL_SAMPLINGS,
     EvalTransform,
     FinetuningTransform,
     MixupCutmix,
@@ -45,6 +49,7 @@ from adamae_hf.data import (
 )
 from adamae_hf.finetuning import (
     RunSettingsCallback,
+    VIEW_AVERAGES,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
@@ -61,12 +66,12 @@ from adamae_hf.finetuning import (
     write_predictions_csv,
 )
 from adamae_hf.presets import preset_config
+from adamae_hf.recipes import dry_run_report, recipe_log_lines, resolve_recipe
 
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PRETRAINED = "outputs/adamae-pretrain-synthetic"
-DEFAULT_OUTPUT_DIR = "outputs/adamae-finetune-synthetic"
 
 
 @dataclass
@@ -122,6 +127,12 @@ class DataTrainingArguments:
     label_column_name: str = field(default="label", metadata={"help": "Column of the labels (--dataset_name)."})
     streaming: bool = T.shared_field("streaming", False)
     shuffle_buffer_size: int = T.shared_field("shuffle_buffer_size", 1000)
+    temporal_sampling: str = field(
+        default="stride",
+        metadata={"help": "stride: num_frames frames at --sampling_rate; segments: one frame from each of num_frames "
+                  "equal segments (the released SSv2); videomae: the released Kinetics-400 sampling (16 frames over "
+                  "a window of 16 x --sampling_rate, tested on the strided frames).", "choices": list(TEMPORAL_SAMPLINGS)},
+    )  # fmt: skip
     sampling_rate: int | None = field(
         default=None, metadata={"help": "Temporal stride between the sampled frames (default 4; 2 on the synthetic data)."}
     )
@@ -129,9 +140,21 @@ class DataTrainingArguments:
         default=None, metadata={"help": "K temporal clips per video at evaluation (default 2; 1 on the synthetic data)."}
     )
     test_num_crops: int = field(default=3, metadata={"help": "Spatial crops per clip at evaluation (1 or 3)."})
+    view_average: str = field(
+        default="probabilities",
+        metadata={"help": "How a video's views are combined at evaluation: the mean of their probabilities, or the "
+                  "softmax of their mean logits (as released).", "choices": list(VIEW_AVERAGES)},
+    )  # fmt: skip
     horizontal_flip: bool | None = T.shared_field("horizontal_flip", None, " (default: on; off on the synthetic data)")
-    rand_augment: bool = field(default=True, metadata={"help": "RandAugment m9 n2 mstd0.5, one draw per clip."})
+    rand_augment: bool = field(default=True, metadata={"help": "RandAugment, one draw per clip."})
+    rand_augment_num_ops: int = field(default=2, metadata={"help": "RandAugment: operations per clip (n)."})
+    rand_augment_magnitude: float = field(default=9.0, metadata={"help": "RandAugment: magnitude, 0-10 (m)."})
+    rand_augment_magnitude_std: float = field(default=0.5, metadata={"help": "RandAugment: magnitude spread (mstd)."})
     random_erasing: float = field(default=0.25, metadata={"help": "Random erasing probability."})
+    random_erasing_fill: str = field(
+        default="zero", metadata={"help": "Fill of the erased box: zero (the mean colour) or pixel (per-pixel noise, "
+                                  "as released).", "choices": ["zero", "pixel"]},
+    )  # fmt: skip
     min_crop_scale: float = T.shared_field("min_crop_scale", 0.08)
     num_sample: int = T.shared_field("num_sample", 1, " (default: 1, VideoMAE's recipe)")
     mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (0 disables)."})
@@ -169,33 +192,50 @@ class FinetuningTrainingArguments(TrainingArguments):
         metadata={"help": "Train afresh where --output_dir holds another run: that run is moved to "
                   "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)."},
     )  # fmt: skip
+    base_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak learning rate per 256 clips: --learning_rate = base x total batch / 256, as "
+                  "released (the recipes set it; --learning_rate given instead is used as is)."},
+    )  # fmt: skip
+    base_min_learning_rate: float = T.shared_field("base_min_learning_rate", 0.0)
+    warmup_epochs: float | None = field(
+        default=None, metadata={"help": "Warm-up in epochs (replaces --warmup_steps; the recipes set it)."}
+    )
+    released_lr_schedule: bool = field(
+        default=False,
+        metadata={"help": "The released schedule (warm-up from 0 reaching the peak at its last step, cosine to the "
+                  "min lr) instead of --lr_scheduler_type."},
+    )  # fmt: skip
+
+
+@dataclass
+class RecipeArguments:
+    recipe: str | None = T.shared_field("recipe", None)
+    dry_run: bool = T.shared_field("dry_run", False)
+
+
+FINETUNING_DATA_ARGUMENTS = ("dataset_name", "train_dir", "train_list", "validation_dir", "validation_list")
 
 
 def parse_args(args: list[str] | None = None):
+    """`(model, data, training, recipe)` arguments: the recipe's values (`adamae_hf.recipes`) under the flags given."""
     parser = HfArgumentParser(
-        (ModelArguments, DataTrainingArguments, FinetuningTrainingArguments), formatter_class=T.HelpFormatter
+        (ModelArguments, DataTrainingArguments, FinetuningTrainingArguments, RecipeArguments),
+        formatter_class=T.HelpFormatter,
     )
     argv = sys.argv[1:] if args is None else list(args)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith(".json"):  # every value from the file: no recipe
+        *parsed, recipe_args = parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+        recipe_args.sources = {"name": None, "from_recipe": {}, "from_user": {}, "overridden": {}}
+        return (*parsed, recipe_args)
+    resolution = resolve_recipe(parser, argv, "finetuning", FINETUNING_DATA_ARGUMENTS)
     given = {a.split("=")[0] for a in argv if a.startswith("--")}
-    synthetic = not any(f"--{name}" in given for name in ("dataset_name", "train_dir", "train_list", "validation_dir", "validation_list"))
-    if synthetic:  # the embedded dataset's defaults: a few minutes on 2 CPU cores
-        defaults = {
-            "--output_dir": DEFAULT_OUTPUT_DIR, "--num_train_epochs": "12", "--per_device_train_batch_size": "16",
-            "--per_device_eval_batch_size": "16", "--learning_rate": "5e-4", "--save_strategy": "no",
-            "--dataloader_num_workers": "2",
-            # A tiny ViT on 2048 clips: its pre-training is minutes, not 800 epochs, so no layer decay and no drop
-            # path; light augmentation only (RandAugment's rotations and shears change the motions, a small crop
-            # can miss the moving object, mixing two motions in one clip is more than a short run can learn).
-            "--layer_decay": "1.0", "--drop_path_rate": "0.0", "--rand_augment": "False", "--min_crop_scale": "0.8",
-            "--mixup_prob": "0", "--random_erasing": "0",
-        }  # fmt: skip
-        argv = [item for key, value in defaults.items() if key not in given for item in (key, value)] + argv
     if not {"--do_train", "--do_eval", "--do_predict"} & given:
         argv += ["--do_train", "--do_eval"]
         logger.info("None of --do_train / --do_eval / --do_predict given: training and evaluating.")
-    return parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
+    recipe_args.sources = resolution.as_dict()
+    return model_args, data_args, training_args, recipe_args
 
 
 def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments, label_names=None):
@@ -280,7 +320,7 @@ def evaluate_split(trainer, dataset, source, prefix: str, split: str):
     """Multi-view prediction on `dataset`: metrics (logged and saved) and the per-video results of the readable
     videos; unreadable ones (`--on_bad_video skip`) are reported and left out of everything."""
     output = trainer.predict(dataset, metric_key_prefix=prefix)
-    result = readable_predictions(output.predictions, output.label_ids)
+    result = readable_predictions(output.predictions, output.label_ids, trainer.view_average)
     if len(result.unreadable_index):
         names = video_names(source, result.unreadable_index)
         logger.warning(
@@ -400,12 +440,16 @@ def checkpoint_classes(model_args: ModelArguments, model_path: str | None, data_
 def build_datasets(data_args, training_args, config, sources, label_names):
     """(train, eval, test) `VideoClipDataset`s (None where not needed) and the mixup / cutmix / smoothing."""
     train_source, eval_source, test_source = sources
-    common = dict(num_frames=config.num_frames, sampling_rate=data_args.sampling_rate, on_bad_video=data_args.on_bad_video, seed=training_args.seed)
+    common = dict(num_frames=config.num_frames, sampling_rate=data_args.sampling_rate, on_bad_video=data_args.on_bad_video, seed=training_args.seed,
+                  temporal_sampling=data_args.temporal_sampling)  # fmt: skip
     train_dataset = eval_dataset = test_dataset = None
     if training_args.do_train:
         transform = FinetuningTransform(
-            config.image_size, rand_augment=data_args.rand_augment, random_erasing=data_args.random_erasing,
-            horizontal_flip=data_args.horizontal_flip, scale=(data_args.min_crop_scale, 1.0),
+            config.image_size, rand_augment=data_args.rand_augment, rand_augment_num_ops=data_args.rand_augment_num_ops,
+            rand_augment_magnitude=data_args.rand_augment_magnitude,
+            rand_augment_magnitude_std=data_args.rand_augment_magnitude_std, random_erasing=data_args.random_erasing,
+            random_erasing_fill=data_args.random_erasing_fill, horizontal_flip=data_args.horizontal_flip,
+            scale=(data_args.min_crop_scale, 1.0),
         )  # fmt: skip
         train_dataset = VideoClipDataset.from_source(
             train_source, transform=transform, mode="train", num_sample=data_args.num_sample, **common
@@ -466,8 +510,61 @@ def push_with_model_card(training_args, data_args, results, config, model_path, 
     logger.info("Pushed to %s", url)
 
 
-def main(args: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_args(args)
+def learning_rates(training_args, world_size: int) -> dict[str, float]:
+    """The total batch, the peak lr (`--base_learning_rate` x total batch / 256 where given, else `--learning_rate`)
+    and the floor of the released schedule (`--base_min_learning_rate` x total batch / 256)."""
+    total = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world_size
+    base = training_args.base_learning_rate
+    return {"total_batch_size": total,
+            "learning_rate": base * total / 256 if base is not None else training_args.learning_rate,
+            "min_learning_rate": training_args.base_min_learning_rate * total / 256}  # fmt: skip
+
+
+def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
+    """`--dry_run`: the resolved arguments, their sources, the learning rates for `WORLD_SIZE` processes (1 unless
+    a launcher set it) and the model config (the checkpoint's config file, or the preset), as JSON on stdout; no
+    data read, no weights built."""
+    from transformers import PretrainedConfig
+
+    model_path = model_args.model_name_or_path
+    if model_path is None and not data_args.has_dataset and not (model_args.from_scratch or model_args.config_overrides):
+        model_path = DEFAULT_PRETRAINED if has_checkpoint(DEFAULT_PRETRAINED) else None  # as pretrained_path
+    if model_path is not None:
+        config, _ = PretrainedConfig.get_config_dict(model_path, cache_dir=model_args.cache_dir,
+                                                     revision=model_args.model_revision, token=model_args.token)  # fmt: skip
+    else:
+        config = scratch_config(model_args).to_dict()
+    config.update(drop_path_rate=model_args.drop_path_rate, use_mean_pooling=True)  # as build_model_for_finetuning
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    derived = {**learning_rates(training_args, world_size), "world_size": world_size}
+    arguments = {**vars(model_args), **vars(data_args), **training_args.to_dict(), **vars(recipe_args)}
+    arguments.pop("sources", None)
+    arguments["learning_rate"] = derived["learning_rate"]  # what the run trains at with WORLD_SIZE processes
+    print(dry_run_report("run_finetuning.py", arguments, recipe_args.sources, derived, config))
+    return 0
+
+
+def apply_learning_rates(training_args, train_dataset) -> float:
+    """Set the peak lr from `--base_learning_rate` and the warm-up steps from `--warmup_epochs` (as released: epochs
+    of `len(dataset) // total batch` steps with `--dataloader_drop_last`); return the floor's ratio to the peak."""
+    rates = learning_rates(training_args, training_args.world_size)
+    training_args.learning_rate = rates["learning_rate"]
+    if training_args.warmup_epochs is not None and train_dataset is not None:
+        if isinstance(train_dataset, torch.utils.data.IterableDataset):
+            raise T.ArgumentError("a streaming dataset has no epochs: give --warmup_steps in place of the recipe's "
+                                  f"--warmup_epochs {training_args.warmup_epochs}")  # fmt: skip
+        total = rates["total_batch_size"]
+        per_epoch = len(train_dataset) // total if training_args.dataloader_drop_last else -(-len(train_dataset) // total)
+        training_args.warmup_steps = round(training_args.warmup_epochs * per_epoch)
+    logger.info("Total batch %d: peak lr %.3g, min lr %.3g, warm-up %s steps", rates["total_batch_size"],
+                rates["learning_rate"], rates["min_learning_rate"], training_args.warmup_steps)  # fmt: skip
+    return rates["min_learning_rate"] / rates["learning_rate"]
+
+
+def main(args: list[str] | None = None) -> dict[str, float] | int:
+    model_args, data_args, training_args, recipe_args = parse_args(args)
+    if recipe_args.dry_run:
+        return print_dry_run(model_args, data_args, training_args, recipe_args)
     check_training_arguments(training_args)
     if data_args.num_sample < 1 or training_args.per_device_train_batch_size % data_args.num_sample:
         raise ValueError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
@@ -489,6 +586,8 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     logger.info("Running on %s (%d process%s, mixed precision %s); output in %s", training_args.device,
                 training_args.world_size, "es" if training_args.world_size > 1 else "", training_args.mixed_precision,
                 training_args.output_dir)  # fmt: skip
+    for line in recipe_log_lines(recipe_args.sources):
+        logger.info(line)
     set_seed(training_args.seed)
     start = time.perf_counter()
 
@@ -506,6 +605,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     model, config = loaded.model, loaded.model.config
     logger.info("Model: %s (%s), %.2fM parameters", type(model).__name__, loaded.source, model.num_parameters() / 1e6)
     (train_dataset, eval_dataset, test_dataset), mixup = build_datasets(data_args, training_args, config, sources, label_names)
+    min_lr_ratio = apply_learning_rates(training_args, train_dataset)
 
     # ---------------------------------------------------------------- trainer
     if training_args.do_train and training_args.overwrite_output_dir:
@@ -521,11 +621,14 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collate_finetuning,
-        compute_metrics=build_compute_metrics(label_names),
+        compute_metrics=build_compute_metrics(label_names, view_average=data_args.view_average),
         layer_decay=model_args.layer_decay,
         mixup=mixup,
         on_nonfinite_loss=training_args.on_nonfinite_loss,
         callbacks=[RunSettingsCallback(settings)],
+        released_lr_schedule=training_args.released_lr_schedule,
+        min_lr_ratio=min_lr_ratio,
+        view_average=data_args.view_average,
     )
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}

@@ -4,14 +4,14 @@
 Pre-train AdaMAE (adaptive token sampler + video MAE) with 🤗 Accelerate, from one CPU to many GPUs and nodes.
 
 With no dataset argument, the embedded synthetic motion dataset is generated into a cache folder and a tiny model
-is pre-trained in a few minutes on 2 CPU cores:
+is pre-trained in a few minutes on 2 CPU cores (`--recipe synthetic-demo`):
 
     PYTHONPATH=src python scripts/run_pretraining.py
 
-On SSv2 / Kinetics (paper recipe, except the model size unless `--config_name base`):
+On SSv2 / Kinetics, the released recipe (`adamae_hf.recipes`, docs/recipes.md; a run on a dataset must name one):
 
-    accelerate launch --config_file configs/accelerate/ddp_bf16.yaml scripts/run_pretraining.py \
-        --train_list ssv2/train.csv --data_root ssv2/videos --config_name base --output_dir outputs/adamae-ssv2
+    accelerate launch --config_file configs/accelerate/ddp_bf16.yaml scripts/run_pretraining.py --recipe adamae-ssv2 \
+        --train_list ssv2/train.csv --data_root ssv2/videos --output_dir outputs/adamae-ssv2
 
 A run resumes with `--resume_from_checkpoint` (a checkpoint folder, or `latest` in `--output_dir`). SIGTERM or Ctrl-C
 saves a checkpoint and exits with 128 + the signal number (143 / 130), so a pre-empted job restarts with the same
@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -39,10 +40,12 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
+from transformers.hf_argparser import string_to_bool
 
 from adamae_hf import training as T
 from adamae_hf.configuration_adamae import MASK_TYPES
 from adamae_hf.data import (
+    MultiScaleCropTransform,
     PretrainingAugmentation,
     PretrainingTransform,
     VideoClipDataset,
@@ -53,7 +56,9 @@ from adamae_hf.data import (
     save_processor,
     synthetic_dataset_dir,
 )
+from adamae_hf.lr_schedule import get_released_cosine_schedule
 from adamae_hf.optimization import build_adamw
+from adamae_hf.recipes import MULTISCALE_CROP_SCALES, dry_run_report, recipe_log_lines, resolve_recipe
 from adamae_hf.sampler_metrics import sampler_focus
 from adamae_hf.visualization import clip_pictures, save_visualizations
 
@@ -64,10 +69,12 @@ logger = get_logger(__name__)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Pre-train AdaMAE with Accelerate. Without a dataset argument: a tiny model on the embedded "
-        "synthetic dataset, in a few minutes on CPU. Training arguments left unset take the paper's recipe with a "
-        "dataset, or the synthetic recipe without one; each one's help gives both values.",
+        "synthetic dataset, in a few minutes on CPU (--recipe synthetic-demo). On a dataset, --recipe adamae-ssv2 or "
+        "adamae-k400 sets every value of the released scripts; a flag you give wins.",
         formatter_class=T.HelpFormatter,
     )
+    T.add_shared_option(parser, "recipe")
+    T.add_shared_option(parser, "dry_run", False)
     data = parser.add_argument_group("data (at most one source; none = the embedded synthetic dataset)")
     for name in ("dataset_name", "dataset_config_name", "train_dir", "train_list", "data_root"):
         T.add_shared_option(data, name)
@@ -81,12 +88,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--num_frames", type=int, help="frames per clip (default: the model config's)")
     data.add_argument("--sampling_rate", type=int, help=T.recipe_help("sampling_rate", "temporal stride; use 4 for K400"))
     data.add_argument("--image_size", type=int, help="crop size (default: the model config's)")
+    data.add_argument("--crop", choices=("random_resized", "multiscale"), help=T.recipe_help(
+        "crop", "random_resized: kornia's RandomResizedCrop (--min_crop_scale); multiscale: the released multi-scale "
+        "crop, scales 1, .875, .75, .66 of the short side at 13 fixed positions"))  # fmt: skip
     T.add_shared_option(data, "min_crop_scale", 0.5)
-    T.add_shared_option(data, "horizontal_flip", False)
-    T.add_shared_option(data, "num_sample", 1, " (default: 1, the released recipe)")
+    T.add_shared_option(data, "horizontal_flip", None, " (" + T.recipe_help("horizontal_flip") + ")")
+    T.add_shared_option(data, "num_sample", 1, " (default: 1, as the released pre-training, which has no repeated sampling)")
     data.add_argument("--augment_on_device", action="store_true",
                       help="DataLoader workers deliver uint8 clips resized at decode time; the random resized crop, "
-                      "flip and normalisation run batched on the training device in the step (the same distributions)")  # fmt: skip
+                      "flip and normalisation run batched on the training device in the step (the same distributions; "
+                      "--crop random_resized only)")  # fmt: skip
     data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default: 8)")
     data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default: 256)")
     data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default: 64)")
@@ -94,7 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path",
                        help="continue from an AdaMAE checkpoint or warm-start from a VideoMAE one (sampler new)")  # fmt: skip
-    model.add_argument("--config_name", help="a preset (tiny, small, base) or an AdaMAE config path (default: tiny)")
+    model.add_argument("--config_name", help="a preset (tiny, small, base) or an AdaMAE config path (" +
+                       T.recipe_help("config_name") + ")")  # fmt: skip
     model.add_argument("--config_overrides", help='e.g. "hidden_size=384,num_hidden_layers=6,sampler_depth=2"')
     model.add_argument("--mask_type", choices=MASK_TYPES,
                        help="default: the config's (adaptive). tube/random/frame give the VideoMAE baselines")  # fmt: skip
@@ -109,14 +121,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--gradient_accumulation_steps", type=int, default=1)
     train.add_argument("--base_learning_rate", type=float,
                        help=T.recipe_help("base_learning_rate", "lr = base * total batch / 256"))  # fmt: skip
-    train.add_argument("--weight_decay", type=float, default=0.05)
-    train.add_argument("--adam_betas", type=float, nargs=2, default=(0.9, 0.95))
+    T.add_shared_option(train, "base_min_learning_rate", None, " (" + T.recipe_help("base_min_learning_rate") + ")")
+    train.add_argument("--released_lr_schedule", type=string_to_bool, nargs="?", const=True, metavar="BOOL",
+                       help=T.recipe_help("released_lr_schedule", "the released schedule: warm-up from 0 reaching the "
+                                          "peak at its last step, then cosine to the min lr; false: transformers' "
+                                          "linear warm-up, then cosine to 0"))  # fmt: skip
+    train.add_argument("--weight_decay", type=float, help=T.recipe_help("weight_decay"))
+    train.add_argument("--decay_sampler_positions", type=string_to_bool, nargs="?", const=True, metavar="BOOL",
+                       help=T.recipe_help("decay_sampler_positions", "weight decay on the sampler's position "
+                                          "embedding, as released"))  # fmt: skip
+    train.add_argument("--adam_betas", type=float, nargs=2, help=T.recipe_help("adam_betas"))
     train.add_argument("--num_train_epochs", type=int, help=T.recipe_help("num_train_epochs"))
     train.add_argument("--max_train_steps", type=int, help="optimiser steps; overrides --num_train_epochs")
     train.add_argument("--warmup_epochs", type=float, help=T.recipe_help("warmup_epochs", "linear warm-up, then cosine"))
     train.add_argument("--num_warmup_steps", type=int, help="warm-up in steps; overrides --warmup_epochs")
-    train.add_argument("--max_grad_norm", type=float, default=0.0, help="clip gradients to this norm (0: off, as "
-                       "the released recipe)")  # fmt: skip
+    train.add_argument("--max_grad_norm", type=float, help=T.recipe_help("max_grad_norm", "clip gradients to this "
+                       "norm (0: off)"))  # fmt: skip
     train.add_argument(
         "--cpu", action="store_true",
         help="run on CPU even where an accelerator is present. Several processes on a machine without one "
@@ -126,7 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="default: Accelerate's config / 'no'. On CPU, fp16 (not applied there) and bf16 without the CPU's bf16 "
                        "instructions (2-4x slower) train in fp32, with a line saying so")  # fmt: skip
     T.add_shared_option(train, "on_nonfinite_loss", "stop")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help=T.recipe_help("seed"))
     train.add_argument("--dataloader_num_workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) // 2)))
 
     out = parser.add_argument_group("output, checkpoints, logging")
@@ -148,8 +168,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--hub_model_id")
     out.add_argument("--hub_token")
     out.add_argument("--hub_private_repo", action="store_true")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    resolution = resolve_recipe(parser, argv, "pretraining", T.PRETRAINING_DATA_ARGUMENTS)
     args = parser.parse_args(argv)
-    T.apply_recipe_defaults(args)
+    args.output_dir = args.output_dir or T.DEFAULT_OUTPUT_DIR
+    args.recipe_sources = resolution.as_dict()
     T.validate_args(args)
     return args
 
@@ -173,9 +196,12 @@ def build_train_dataset(args, config):
             streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
             shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
         )  # fmt: skip
-    transform = PretrainingTransform(
-        config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
-    )
+    if args.crop == "multiscale":
+        transform = MultiScaleCropTransform(config.image_size, MULTISCALE_CROP_SCALES, args.horizontal_flip)
+    else:
+        transform = PretrainingTransform(
+            config.image_size, scale=(args.min_crop_scale, 1.0), horizontal_flip=args.horizontal_flip
+        )
     # --augment_on_device: uint8 clips resized at decode time, augmented in the step (`training_step`)
     on_device = dict(transform=None, frame_size=device_frame_size(config.image_size))
     dataset = VideoClipDataset.from_source(
@@ -333,11 +359,19 @@ class Schedule(NamedTuple):
     num_warmup_steps: int
 
 
+def learning_rates(args, num_processes: int) -> dict[str, float]:
+    """The total batch and the peak and floor learning rates: the base values x total batch / 256, as released."""
+    total_batch_size = args.per_device_train_batch_size * num_processes * args.gradient_accumulation_steps
+    return {"total_batch_size": total_batch_size, "learning_rate": args.base_learning_rate * total_batch_size / 256,
+            "min_learning_rate": args.base_min_learning_rate * total_batch_size / 256}  # fmt: skip
+
+
 def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
-    """AdamW at `base_learning_rate * total batch / 256`, linear warm-up then cosine (the paper's recipe)."""
-    total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
-    learning_rate = args.base_learning_rate * total_batch_size / 256
-    optimizer = build_adamw(model, learning_rate, args.weight_decay, betas=tuple(args.adam_betas))
+    """AdamW at `base_learning_rate * total batch / 256`, warm-up then cosine (`--released_lr_schedule`)."""
+    rates = learning_rates(args, accelerator.num_processes)
+    total_batch_size, learning_rate = rates["total_batch_size"], rates["learning_rate"]
+    optimizer = build_adamw(model, learning_rate, args.weight_decay, betas=tuple(args.adam_betas),
+                            decay_sampler_positions=args.decay_sampler_positions)  # fmt: skip
 
     batches_per_epoch = None
     if not isinstance(train_dataloader.dataset, torch.utils.data.IterableDataset):
@@ -351,11 +385,18 @@ def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
         num_warmup_steps = round(args.warmup_epochs * (steps_per_epoch or 0))
     num_warmup_steps = min(num_warmup_steps, max_train_steps)
     # Accelerate steps a prepared scheduler once per process per optimiser step, hence the factor.
-    lr_scheduler = get_cosine_schedule_with_warmup(
-        optimizer,
-        num_warmup_steps=num_warmup_steps * accelerator.num_processes,
-        num_training_steps=max_train_steps * accelerator.num_processes,
-    )
+    if args.released_lr_schedule:
+        num_warmup_steps = min(num_warmup_steps, max_train_steps - 1)  # the released schedule needs a cosine step
+        lr_scheduler = get_released_cosine_schedule(
+            optimizer, num_warmup_steps, max_train_steps, rates["min_learning_rate"] / learning_rate,
+            steps_per_update=accelerator.num_processes,
+        )  # fmt: skip
+    else:
+        lr_scheduler = get_cosine_schedule_with_warmup(
+            optimizer,
+            num_warmup_steps=num_warmup_steps * accelerator.num_processes,
+            num_training_steps=max_train_steps * accelerator.num_processes,
+        )
     schedule = Schedule(total_batch_size, learning_rate, max_train_steps, num_train_epochs, num_warmup_steps)
     return optimizer, lr_scheduler, schedule
 
@@ -622,8 +663,22 @@ def save_outputs(accelerator, args, model, completed_steps: int, results: dict) 
         accelerator.print(f"Pushed to {url}")
 
 
+def print_dry_run(args) -> int:
+    """`--dry_run`: the resolved arguments, their sources, the learning rates for `WORLD_SIZE` processes (1 unless
+    a launcher set it) and the model config, as JSON on stdout; no data read, no weights built."""
+    config = T.build_config(args)  # a preset, or the config file of --model_name_or_path: no weights
+    derived = {**learning_rates(args, int(os.environ.get("WORLD_SIZE", "1"))), "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    if args.crop == "multiscale":
+        derived["multiscale_crop_scales"] = list(MULTISCALE_CROP_SCALES)
+    arguments = {k: v for k, v in vars(args).items() if k != "recipe_sources"}
+    print(dry_run_report("run_pretraining.py", arguments, args.recipe_sources, derived, config.to_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.dry_run:
+        return print_dry_run(args)
     started = time.time()
     resume_path = T.resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     T.check_output_dir(
@@ -632,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
         resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if T.find_latest_checkpoint(args.output_dir) else None,
     )  # fmt: skip
     accelerator = build_accelerator(args)
+    for line in recipe_log_lines(args.recipe_sources):
+        logger.info(line)
 
     # ------------------------------------------------------------------ model and data (identical on all ranks)
     set_seed(args.seed)

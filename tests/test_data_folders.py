@@ -172,7 +172,7 @@ def test_run_pretraining_trains_on_a_flat_folder(clips, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
     env.pop("ACCELERATE_CONFIG_FILE", None)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_pretraining.py"), "--train_dir", str(flat), "--config_overrides",
+        [sys.executable, str(ROOT / "scripts" / "run_pretraining.py"), "--recipe", "synthetic-demo", "--train_dir", str(flat), "--config_overrides",
          tiny, "--per_device_train_batch_size", "2", "--max_train_steps", "1", "--output_dir", str(tmp_path / "out"),
          "--dataloader_num_workers", "0", "--disable_tqdm", "--num_visualizations", "0"],
         env=env, capture_output=True, text=True, timeout=300,

@@ -54,7 +54,7 @@ def test_finetuning_num_sample(data_synthetic_dir, tmp_path, monkeypatch):
     seen = []
     collate = run_finetuning.collate_finetuning
     monkeypatch.setattr(run_finetuning, "collate_finetuning", lambda items: seen.append(len(items)) or collate(items))
-    args = ["--train_dir", str(data_synthetic_dir), "--output_dir", str(tmp_path / "out"), "--do_train", "--max_steps",
+    args = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--output_dir", str(tmp_path / "out"), "--do_train", "--max_steps",
             "2", "--per_device_train_batch_size", "4", "--report_to", "none", "--dataloader_num_workers", "0",
             "--sampling_rate", "1", "--save_strategy", "no", "--no_rand_augment", "--from_scratch",
             "--config_overrides", "image_size=32,hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"

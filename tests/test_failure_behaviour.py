@@ -57,7 +57,8 @@ def run_script(script: Path, argv: list[str], tmp_path: Path) -> subprocess.Comp
 
 def pretrain_argv(data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--train_dir", str(data / "train"), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--recipe", "synthetic-demo", "--train_dir", str(data / "train"), "--config_overrides", TINY,
+        "--per_device_train_batch_size", "2",
         "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "--num_visualizations", "0",
         "--sampling_rate", "2", "--max_train_steps", "30", "--checkpointing_steps", "1000", *extra,
     ]  # fmt: skip
@@ -65,7 +66,8 @@ def pretrain_argv(data: Path, out: Path, *extra: str) -> list[str]:
 
 def finetune_argv(data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--train_dir", str(data), "--config_overrides", TINY, "--per_device_train_batch_size", "2",
+        "--recipe", "synthetic-demo", "--train_dir", str(data), "--config_overrides", TINY,
+        "--per_device_train_batch_size", "2",
         "--output_dir", str(out), "--dataloader_num_workers", "2", "--disable_tqdm", "True", "--report_to", "none",
         "--do_train", "--max_steps", "30", "--save_strategy", "no", "--sampling_rate", "2", "--no_rand_augment",
         "--mixup", "0", "--cutmix", "0", "--random_erasing", "0", "--warmup_steps", "0", *extra,
@@ -231,7 +233,8 @@ def finetuning_main(data: Path, out: Path, *extra: str):
     import run_finetuning
 
     return run_finetuning.main([
-        "--train_dir", str(data), "--config_overrides", TINY, "--output_dir", str(out), "--report_to", "none",
+        "--recipe", "synthetic-demo", "--train_dir", str(data), "--config_overrides", TINY, "--output_dir", str(out),
+        "--report_to", "none",
         "--per_device_eval_batch_size", "4", "--dataloader_num_workers", "0", "--sampling_rate", "2",
         "--test_num_clips", "2", "--test_num_crops", "1", *extra,
     ])  # fmt: skip
@@ -389,7 +392,8 @@ def test_finetuning_script_trains_on_the_overridden_num_frames(data_synthetic_di
     import run_finetuning
 
     run_finetuning.main([
-        "--model_name_or_path", str(tmp_path / "ckpt"), "--config_overrides", "num_frames=16", "--train_dir",
+        "--recipe", "synthetic-demo", "--model_name_or_path", str(tmp_path / "ckpt"), "--config_overrides",
+        "num_frames=16", "--train_dir",
         str(data_synthetic_dir), "--output_dir", str(out), "--report_to", "none", "--do_train", "--max_steps", "1",
         "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0", "--sampling_rate", "1",
         "--no_rand_augment", "--save_strategy", "no",

@@ -174,7 +174,7 @@ def test_end_to_end_pretrain_finetune_evaluate_pipeline(pretrained_dir, data_syn
 
     output_dir = tmp_path / "finetuned"
     results = run_finetuning.main([
-        "--model_name_or_path", str(pretrained_dir), "--train_dir", str(data_synthetic_dir),
+        "--recipe", "synthetic-demo", "--model_name_or_path", str(pretrained_dir), "--train_dir", str(data_synthetic_dir),
         "--output_dir", str(output_dir), "--do_train", "--do_eval", "--do_predict", "--max_steps", "2",
         "--test_num_clips", "2", "--test_num_crops", "3", *COMMON_ARGS,
     ])  # fmt: skip
@@ -207,7 +207,8 @@ def test_end_to_end_pretrain_finetune_evaluate_pipeline(pretrained_dir, data_syn
 def test_missing_label_column_names_columns(data_synthetic_dir, tmp_path):
     with pytest.raises(ValueError, match=r"label column 'target' not found.*\['video', 'label'\]"):
         run_finetuning.main([
-            "--dataset_name", str(data_synthetic_dir / "train"), "--label_column_name", "target",
+            "--recipe", "synthetic-demo", "--dataset_name", str(data_synthetic_dir / "train"), "--label_column_name",
+            "target",
             "--validation_split_name", "train", "--output_dir", str(tmp_path), "--do_eval", *COMMON_ARGS,
         ])  # fmt: skip
 
@@ -276,7 +277,7 @@ ACCURACY_BAR = 30.0
 def test_bad_config_override_fails_before_reading_data(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=f"--config_overrides: {message}"):
         run_finetuning.main([
-            "--train_dir", str(tmp_path / "no-such-data"), "--config_overrides", overrides,
+            "--recipe", "synthetic-demo", "--train_dir", str(tmp_path / "no-such-data"), "--config_overrides", overrides,
             "--output_dir", str(tmp_path / "out"), *COMMON_ARGS,
         ])  # fmt: skip
     assert not (tmp_path / "out").exists()

@@ -61,6 +61,23 @@ def test_no_weight_decay_on_mask_token_and_sampler_positions():
     assert all(w == 0.0 for name, w in wd.items() if "position_embeddings" in name)
 
 
+def released_decays(name: str, parameter: torch.Tensor, skip_list=("pos_embed", "cls_token", "mask_token")) -> bool:
+    """wgcban/adamae optim_factory.get_parameter_groups: no decay for 1-D tensors, biases and the model's
+    no_weight_decay() names (pre-training: pos_embed, cls_token, mask_token; fine-tuning: pos_embed, cls_token)."""
+    return not (len(parameter.shape) == 1 or name.endswith(".bias") or name in skip_list)
+
+
+def test_released_weight_decay_groups(classifier):
+    model = AdaMAEForPreTraining(preset_config("tiny", **TINY))
+    wd = {name: w for name, (_, w) in _lr_and_wd(parameter_groups(model, 1e-3, 0.05, decay_sampler_positions=True)).items()}
+    assert wd == {name: 0.05 if released_decays(name, p) else 0.0 for name, p in model.named_parameters()}
+    assert wd["token_sampler.position_embeddings"] == 0.05  # released pos_embed_probs: 3-D, not in the skip list
+    groups = parameter_groups(classifier, 1e-3, 0.05, layer_decay=0.75, decay_sampler_positions=True)
+    wd = {name: w for name, (_, w) in _lr_and_wd(groups).items()}
+    assert wd == {name: 0.05 if released_decays(name, p, ("pos_embed", "cls_token")) else 0.0
+                  for name, p in classifier.named_parameters()}  # fmt: skip
+
+
 def test_trainer_optimizer_and_schedule_keep_layer_ratios(classifier, tmp_path):
     args = TrainingArguments(
         output_dir=str(tmp_path), learning_rate=2e-3, weight_decay=0.05, lr_scheduler_type="cosine",

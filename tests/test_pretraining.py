@@ -174,8 +174,8 @@ def test_loss_falls_on_synthetic_data(script, cache_dir, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--train_dir", "/does/not/exist"], "--train_dir '/does/not/exist' does not exist"),
-        (["--train_list", "/no/list.txt"], "--train_list '/no/list.txt' does not exist"),
+        (["--recipe", "synthetic-demo", "--train_dir", "/does/not/exist"], "--train_dir '/does/not/exist' does not exist"),
+        (["--recipe", "synthetic-demo", "--train_list", "/no/list.txt"], "--train_list '/no/list.txt' does not exist"),
         (["--mask_ratio", "1.5"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--mask_ratio", "0"], "--mask_ratio must lie strictly between 0 and 1"),
         (["--config_overrides", "hidden_sise=64"], "AdaMAEConfig has no field 'hidden_sise'"),

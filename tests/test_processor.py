@@ -76,6 +76,7 @@ def evaluation_scores(checkpoint: Path, videos: dict[str, Path], tmp_path: Path)
     listing.write_text("".join(f"{path} {i % len(LABELS)}\n" for i, path in enumerate(videos.values())))
     output_dir = tmp_path / "eval"
     run_finetuning.main([
+        "--recipe", "synthetic-demo",
         "--model_name_or_path", str(checkpoint), "--validation_list", str(listing), "--output_dir", str(output_dir),
         "--do_eval", "--do_predict", "--test_num_clips", "1", "--test_num_crops", "1",
         "--sampling_rate", str(SAMPLING_RATE), "--per_device_eval_batch_size", "2", "--report_to", "none",
@@ -215,6 +216,7 @@ def test_training_scripts_save_the_video_processor(script, cache_dir, data_synth
     processor = AdaMAEVideoProcessor.from_pretrained(tmp_path / "pretrain")
     assert (processor.num_frames, processor.sampling_rate, processor.crop_size["height"]) == (8, 3, 32)
     run_finetuning.main([
+        "--recipe", "synthetic-demo",
         "--model_name_or_path", str(pretrained_dir), "--train_dir", str(data_synthetic_dir), "--output_dir",
         str(tmp_path / "finetune"), "--do_train", "--max_steps", "1", "--sampling_rate", "2", "--report_to", "none",
         "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0", "--save_strategy", "no",

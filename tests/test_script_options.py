@@ -64,9 +64,12 @@ def test_finetuning_has_one_label_smoothing_option(helps):
 
 
 def test_pretraining_recipe_helps_match_the_recipes(helps):
-    """The help of each recipe argument gives the two recipes' values (the description defers to them)."""
-    from adamae_hf.training import PAPER_RECIPE, SYNTHETIC_RECIPE
+    """The help of each recipe argument gives its value in every recipe (`adamae_hf.recipes`)."""
+    from adamae_hf.recipes import RECIPE_NAMES, RECIPES
 
-    for name in PAPER_RECIPE:
+    names = ("sampling_rate", "per_device_train_batch_size", "base_learning_rate", "num_train_epochs", "warmup_epochs",
+             "checkpointing_steps", "crop", "released_lr_schedule", "config_name")  # fmt: skip
+    for name in names:
         block = helps["run_pretraining.py"][f"--{name}"]
-        assert f"default: {PAPER_RECIPE[name]} (the paper's recipe), {SYNTHETIC_RECIPE[name]} on the synthetic" in block
+        for recipe in RECIPE_NAMES:
+            assert f"{RECIPES[recipe]['pretraining'][name]} ({recipe})" in block, (name, recipe)

@@ -31,6 +31,7 @@ from transformers import EvalPrediction, PretrainedConfig, Trainer, TrainerCallb
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
+from .lr_schedule import get_released_cosine_schedule
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
@@ -279,36 +280,47 @@ def build_model_for_finetuning(
 # ---------------------------------------------------------------------------------------------------------------
 # Multi-view evaluation and metrics
 # ---------------------------------------------------------------------------------------------------------------
+VIEW_AVERAGES = ("probabilities", "logits")
+
+
 def multiview_average(
     logits: torch.Tensor | np.ndarray,
     video_index: torch.Tensor | np.ndarray | None = None,
     num_videos: int | None = None,
+    average: str = "probabilities",
 ) -> torch.Tensor:
     """
-    Per-video class probabilities: the softmax of every view's logits, averaged over the views of each video
-    (the paper's K temporal clips x S spatial crops protocol).
+    Per-video class probabilities over the views of each video (the paper's K temporal clips x S spatial crops
+    protocol): `average="probabilities"` averages the softmax of every view's logits; `"logits"` takes the softmax of
+    the views' mean logits, whose ranking is the released test's (wgcban/adamae `msc/engine_for_finetuning.py`
+    `compute_video` averages the raw outputs).
 
     Args:
         logits: `(num_videos, V, C)` (views grouped per video), or flat `(num_views, C)` with `video_index`.
         video_index: `(num_views,)` video id of each row of flat `logits` (any order; videos may have different
             numbers of views).
         num_videos: rows of the result for flat logits; defaults to `video_index.max() + 1`.
+        average: `"probabilities"` or `"logits"`.
 
     Returns:
         float32 `(num_videos, C)` probabilities (rows sum to 1; a video with no view gets a row of NaN).
     """
+    if average not in VIEW_AVERAGES:
+        raise ValueError(f"average must be one of {', '.join(VIEW_AVERAGES)}, got {average!r}")
     logits = torch.as_tensor(logits).float()
+    scores = logits.softmax(-1) if average == "probabilities" else logits
+    finish = (lambda mean: mean) if average == "probabilities" else (lambda mean: mean.softmax(-1))
     if video_index is None:
         if logits.ndim != 3:
             raise ValueError(f"expected logits (num_videos, V, C), or flat (num_views, C) with video_index; got {tuple(logits.shape)}")
-        return logits.softmax(-1).mean(1)
+        return finish(scores.mean(1))
     video_index = torch.as_tensor(video_index, device=logits.device).long().reshape(-1)
     if logits.ndim != 2 or logits.shape[0] != video_index.shape[0]:
         raise ValueError(f"flat logits (num_views, C) must match video_index (num_views,); got {tuple(logits.shape)} and {tuple(video_index.shape)}")
     num_videos = int(video_index.max()) + 1 if num_videos is None else num_videos
-    sums = logits.new_zeros(num_videos, logits.shape[1]).index_add_(0, video_index, logits.softmax(-1))
+    sums = logits.new_zeros(num_videos, logits.shape[1]).index_add_(0, video_index, scores)
     counts = torch.bincount(video_index, minlength=num_videos).to(sums.dtype)
-    return sums / counts[:, None]
+    return finish(sums / counts[:, None])
 
 
 @functools.lru_cache(maxsize=1)
@@ -450,6 +462,11 @@ class VideoClassificationTrainer(Trainer):
         layer_decay: layer-wise lr decay (0.75 in the recipe): block `i` of `L` trains at `lr * layer_decay ** (L - i)`
             (built by [`adamae_hf.optimization.parameter_groups`], once, with no weight decay on biases, norms,
             position embeddings). `None` or 1.0 disables it.
+        decay_sampler_positions: passed to `parameter_groups` (no effect on a classifier, which has no sampler).
+        released_lr_schedule / min_lr_ratio: the released schedule in place of `args.lr_scheduler_type` (see
+            [`create_scheduler`]); `min_lr_ratio` is the floor as a fraction of the peak.
+        view_average: how the views of a video are combined at evaluation, `"probabilities"` or `"logits"` (the
+            released test), see [`multiview_average`].
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
             labels, in place of the `Trainer`'s `label_smoothing_factor` smoother); its soft `(B, num_labels)` targets
             go to the model's `labels`. `None`: plain class ids.
@@ -467,7 +484,13 @@ class VideoClassificationTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # the model returns a per-batch mean
 
-    def __init__(self, *args, layer_decay: float | None = 0.75, mixup=None, on_nonfinite_loss: str = "stop", **kwargs):
+    def __init__(
+        self, *args, layer_decay: float | None = 0.75, mixup=None, on_nonfinite_loss: str = "stop",
+        decay_sampler_positions: bool = False, released_lr_schedule: bool = False, min_lr_ratio: float = 0.0,
+        view_average: str = "probabilities", **kwargs,
+    ):  # fmt: skip
+        if view_average not in VIEW_AVERAGES:
+            raise ValueError(f"view_average must be one of {', '.join(VIEW_AVERAGES)}, got {view_average!r}")
         if on_nonfinite_loss not in NONFINITE_LOSS_POLICIES:
             raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_POLICIES}, got {on_nonfinite_loss!r}")
         super().__init__(*args, **kwargs)
@@ -476,11 +499,16 @@ class VideoClassificationTrainer(Trainer):
         self.on_nonfinite_loss = on_nonfinite_loss
         if mixup is not None:  # it smooths the labels itself (`args.label_smoothing_factor`): no second smoothing
             self.label_smoother = None
+        self.decay_sampler_positions = decay_sampler_positions
+        self.released_lr_schedule, self.min_lr_ratio = released_lr_schedule, min_lr_ratio
+        self.view_average = view_average
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
             opt_model = self.model if model is None else model
-            groups = parameter_groups(opt_model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
+            groups = parameter_groups(
+                opt_model, self.args.learning_rate, self.args.weight_decay, self.layer_decay, self.decay_sampler_positions
+            )
             for group in groups:
                 group.pop("names", None)  # keep the optimizer's state dict small
             self.optimizer = torch.optim.AdamW(
@@ -488,6 +516,19 @@ class VideoClassificationTrainer(Trainer):
                 eps=self.args.adam_epsilon, weight_decay=self.args.weight_decay,
             )  # fmt: skip
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """The `Trainer`'s scheduler, or with `released_lr_schedule` the released one
+        ([`adamae_hf.lr_schedule.get_released_cosine_schedule`]: warm-up from 0 reaching the peak at its last step,
+        cosine to `min_lr_ratio` x the peak)."""
+        if not self.released_lr_schedule or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        warmup = min(self.args.get_warmup_steps(num_training_steps), num_training_steps - 1)
+        self.lr_scheduler = get_released_cosine_schedule(
+            self.optimizer if optimizer is None else optimizer, warmup, num_training_steps, self.min_lr_ratio
+        )
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = {k: v for k, v in inputs.items() if k not in ("video_index", "readable")}
@@ -526,7 +567,7 @@ class VideoClassificationTrainer(Trainer):
         if prediction_loss_only:
             loss = None
             if labels is not None and readable.any():
-                loss = multiview_loss(multiview_average(logits[readable]), labels[readable])
+                loss = multiview_loss(multiview_average(logits[readable], average=self.view_average), labels[readable])
             return loss, None, None
         if video_index is None:
             video_index = torch.full((batch,), -1, dtype=torch.long, device=logits.device)
@@ -584,10 +625,11 @@ class VideoPredictions:
     unreadable_index: np.ndarray  # (M - N,) dataset indices of the videos left out
 
 
-def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
+def readable_predictions(predictions, label_ids=None, view_average: str = "probabilities") -> VideoPredictions:
     """Split the `Trainer`'s concatenated `(view logits, video_index, readable)` predictions of
     [`VideoClassificationTrainer`] into per-video probabilities of the readable videos and the indices of the
-    unreadable ones. Each dataset item is one video, so no video is counted twice."""
+    unreadable ones (views averaged by [`multiview_average`] with `view_average`). Each dataset item is one video, so
+    no video is counted twice."""
     if not isinstance(predictions, (tuple, list)):
         predictions = (predictions,)
     view_logits = np.asarray(predictions[0])
@@ -595,7 +637,7 @@ def readable_predictions(predictions, label_ids=None) -> VideoPredictions:
     video_index = np.asarray(predictions[1]) if len(predictions) > 1 else np.arange(count)
     readable = np.asarray(predictions[2], dtype=bool) if len(predictions) > 2 else np.ones(count, dtype=bool)
     references = np.asarray(label_ids)[readable] if label_ids is not None else None
-    probabilities = multiview_average(torch.as_tensor(view_logits[readable])).numpy()
+    probabilities = multiview_average(torch.as_tensor(view_logits[readable]), average=view_average).numpy()
     return VideoPredictions(probabilities, references, video_index[readable], video_index[~readable])
 
 
@@ -607,13 +649,14 @@ def multiview_loss(probabilities: torch.Tensor | np.ndarray, references: torch.T
     return F.nll_loss(probabilities.clamp_min(1e-12).log(), references).detach()
 
 
-def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5)):
-    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging then [`compute_video_metrics`] and
+def build_compute_metrics(label_names: Sequence[str], top_k: Sequence[int] = (1, 5), view_average: str = "probabilities"):
+    """`compute_metrics` for [`VideoClassificationTrainer`]: multi-view averaging (`view_average`, see
+    [`multiview_average`]) then [`compute_video_metrics`] and
     the loss ([`multiview_loss`]) over the readable videos, each counted once (`gather_for_metrics` has dropped the
     duplicates that pad the last batches of several processes): the Trainer logs it as `eval_loss`."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        result = readable_predictions(prediction.predictions, prediction.label_ids)
+        result = readable_predictions(prediction.predictions, prediction.label_ids, view_average)
         counts = {"videos": len(result.video_index), "unreadable_videos": len(result.unreadable_index)}
         if not len(result.video_index):
             return counts

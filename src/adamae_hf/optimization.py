@@ -1,5 +1,11 @@
 """AdamW parameter groups of the released recipes: no weight decay on biases, norms, position embeddings and the
-mask token; optional layer-wise learning-rate decay for fine-tuning."""
+mask token; optional layer-wise learning-rate decay for fine-tuning.
+
+The released code (wgcban/adamae `optim_factory.py` `get_parameter_groups`, with the model's `no_weight_decay()`
+names `pos_embed`, `cls_token`, `mask_token`) exempts every 1-D tensor, every bias and those names; the adaptive
+sampler's position embedding (`pos_embed_probs`, a 3-D parameter not in that list) is decayed. With
+`decay_sampler_positions=True` the groups are exactly those; without it the sampler's position embedding is exempt
+as well (the quick start's setting)."""
 
 from __future__ import annotations
 
@@ -15,9 +21,11 @@ __all__ = ["NO_WEIGHT_DECAY_PATTERNS", "build_adamw", "decay_parameter_names", "
 NO_WEIGHT_DECAY_PATTERNS = (r"bias", r"position_embeddings", r"mask_token", r"(?:^|\.)(?:layer)?norm\d*(?:$|\.)", r"fc_norm")
 
 
-def decay_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the parameters that get weight decay (2-D weights of Linear/Conv layers)."""
-    return set(get_parameter_names(model, [nn.LayerNorm], list(NO_WEIGHT_DECAY_PATTERNS)))
+def decay_parameter_names(model: nn.Module, decay_sampler_positions: bool = False) -> set[str]:
+    """Names of the parameters that get weight decay (weights of Linear/Conv layers, and with
+    `decay_sampler_positions` the adaptive sampler's position embedding, as released)."""
+    patterns = [p for p in NO_WEIGHT_DECAY_PATTERNS if not (decay_sampler_positions and p == r"position_embeddings")]
+    return set(get_parameter_names(model, [nn.LayerNorm], patterns))
 
 
 def layer_id(name: str, num_layers: int) -> int:
@@ -36,6 +44,7 @@ def parameter_groups(
     learning_rate: float,
     weight_decay: float,
     layer_decay: float | None = None,
+    decay_sampler_positions: bool = False,
 ) -> list[dict]:
     """
     AdamW parameter groups for `model` (frozen parameters are left out).
@@ -43,10 +52,10 @@ def parameter_groups(
     Without `layer_decay`: two groups, with and without weight decay, at `learning_rate`. With it (fine-tuning),
     one group per (layer, decay) pair whose `lr` is `learning_rate * layer_decay ** (num_layers + 1 - layer_id)`:
     encoder block `i` of `L` trains at `learning_rate * layer_decay ** (L - i)`, the head at `learning_rate`.
-    Each group also holds its `lr_scale`. Learning-rate schedulers (`transformers.get_*_schedule_with_warmup`)
+    `decay_sampler_positions`: see the module docstring. Each group also holds its `lr_scale`. Learning-rate schedulers (`transformers.get_*_schedule_with_warmup`)
     multiply every group's initial `lr`, so the scaling is kept along the schedule.
     """
-    decay_names = decay_parameter_names(model)
+    decay_names = decay_parameter_names(model, decay_sampler_positions)
     num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", 0)
     groups: dict[tuple[int, bool], dict] = {}
     for name, parameter in model.named_parameters():
@@ -75,6 +84,7 @@ def build_adamw(
     betas: tuple[float, float] = (0.9, 0.95),
     layer_decay: float | None = None,
     fused: bool | None = None,
+    decay_sampler_positions: bool = False,
 ) -> torch.optim.AdamW:
     """
     `torch.optim.AdamW` over [`parameter_groups`]; fused (one kernel over all parameters) unless `fused=False` or a
@@ -85,7 +95,7 @@ def build_adamw(
     for ViT-B AdaMAE (102.5 M parameters) against 3.1-6.3 s for single-tensor and foreach (benchmarks/RESULTS.md).
     The update is the same AdamW (same formula, float32 arithmetic), equal to the others up to rounding.
     """
-    groups = parameter_groups(model, learning_rate, weight_decay, layer_decay)
+    groups = parameter_groups(model, learning_rate, weight_decay, layer_decay, decay_sampler_positions)
     if fused is None:
         fused = all(p.device.type in ("cpu", "cuda") for group in groups for p in group["params"])
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, weight_decay=weight_decay, fused=fused or None)

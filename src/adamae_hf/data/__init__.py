@@ -10,7 +10,9 @@ from .dataset import (
     mix_seed,
     seed_worker,
 )
+from .multiscale_crop import MultiScaleCrop, MultiScaleCropTransform
 from .processor import AdaMAEVideoProcessor, build_processor, build_video_processor, save_processor
+from .random_erasing import ClipRandomErasing
 from .sources import (
     VideoSample,
     VideoSource,
@@ -20,6 +22,7 @@ from .sources import (
     load_video_source,
 )
 from .synthetic import MOTIONS, generate_synthetic_dataset, load_synthetic_mask, synthetic_dataset_dir
+from .temporal_sampling import TEMPORAL_SAMPLINGS, segment_indices, videomae_clip_indices
 from .transforms import (
     IMAGENET_DEFAULT_MEAN,
     IMAGENET_DEFAULT_STD,
@@ -45,11 +48,15 @@ __all__ = [
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "MOTIONS",
+    "TEMPORAL_SAMPLINGS",
     "AdaMAEVideoProcessor",
     "ClipRandAugment",
+    "ClipRandomErasing",
     "EvalTransform",
     "FinetuningTransform",
     "MixupCutmix",
+    "MultiScaleCrop",
+    "MultiScaleCropTransform",
     "PretrainingAugmentation",
     "PretrainingTransform",
     "StreamingVideoClipDataset",
@@ -77,6 +84,8 @@ __all__ = [
     "read_video_clips",
     "sample_clip_indices",
     "sample_resized_crop_boxes",
+    "segment_indices",
+    "videomae_clip_indices",
     "seed_worker",
     "synthetic_dataset_dir",
 ]

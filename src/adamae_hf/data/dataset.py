@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from .sources import VideoSample, VideoSource
+from .temporal_sampling import TEMPORAL_SAMPLINGS
 from .video_io import VideoReader, VideoReadError
 
 
@@ -83,6 +84,11 @@ class VideoClipDataset(Dataset):
         frame_size: ``(height, width)`` to resize frames to at decode time (FFmpeg's scaler), e.g.
             :func:`~adamae_hf.data.transforms.device_frame_size` for augmentation on the device; ``None`` keeps
             each video's size.
+        temporal_sampling: how each read picks its frame indices: ``"stride"`` (``num_frames`` frames every
+            ``sampling_rate``, :func:`~adamae_hf.data.video_io.sample_clip_indices`), ``"segments"`` (TSN, one frame
+            per segment) or ``"videomae"`` (the released Kinetics-400 window), see
+            :mod:`~adamae_hf.data.temporal_sampling`. With ``num_sample > 1`` the one read of a video draws its
+            indices this way and its ``num_sample`` clips share them.
     """
 
     @classmethod
@@ -104,9 +110,12 @@ class VideoClipDataset(Dataset):
         seed: int = 0,
         num_sample: int = 1,
         frame_size: tuple[int, int] | None = None,
+        temporal_sampling: str = "stride",
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if temporal_sampling not in TEMPORAL_SAMPLINGS:
+            raise ValueError(f"temporal_sampling must be one of {', '.join(TEMPORAL_SAMPLINGS)}, got {temporal_sampling!r}")
         if getattr(source, "streaming", False) and not isinstance(self, StreamingVideoClipDataset):
             raise TypeError("a streaming source needs a StreamingVideoClipDataset (see VideoClipDataset.from_source)")
         if not isinstance(num_sample, int) or num_sample < 1:
@@ -124,6 +133,7 @@ class VideoClipDataset(Dataset):
         self.on_bad_video, self.seed = on_bad_video, seed
         self.num_sample = num_sample
         self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
+        self.temporal_sampling = temporal_sampling
         self.epoch = 0
         self.num_skipped = 0
         self._warned: set[str] = set()
@@ -148,7 +158,8 @@ class VideoClipDataset(Dataset):
     def _load(self, sample: VideoSample, index: int, generator: torch.Generator) -> dict[str, Any]:
         with VideoReader(sample.video, frame_size=self.frame_size) as reader:
             clips = reader.read_clips(
-                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=generator
+                self.num_frames, self.sampling_rate, self.num_clips, self.mode, generator=generator,
+                temporal_sampling=self.temporal_sampling,
             )  # (K, T, H, W, C) uint8
             source_size = reader.stats["source_size"]
         item: dict[str, Any] = {"labels": sample.label, "video_index": index, "readable": True}

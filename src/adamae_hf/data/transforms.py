@@ -17,6 +17,8 @@ from kornia.augmentation.container.params import ParamItem
 from kornia.geometry.transform import resize
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from .random_erasing import ClipRandomErasing
+
 
 def _to_clips(video: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """uint8 (T, H, W, C) or (K, T, H, W, C) -> float (K, T, C, H, W) in [0, 1], and whether K was added."""
@@ -141,7 +143,8 @@ class FinetuningTransform(_ClipTransform):
 
     RandAugment (``rand-m9-n2-mstd0.5``), random resized crop (``scale``), optional horizontal flip,
     normalisation, then random erasing with probability ``random_erasing`` (the erased box is filled with 0,
-    i.e. the mean colour). Output ``(…, T, C, image_size, image_size)``.
+    i.e. the mean colour, or with ``random_erasing_fill="pixel"`` as released: per-pixel normal noise,
+    :class:`~adamae_hf.data.random_erasing.ClipRandomErasing`). Output ``(…, T, C, image_size, image_size)``.
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class FinetuningTransform(_ClipTransform):
         rand_augment_magnitude: float = 9.0,
         rand_augment_magnitude_std: float = 0.5,
         random_erasing: float = 0.25,
+        random_erasing_fill: str = "zero",
         horizontal_flip: bool = True,
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
@@ -169,11 +173,13 @@ class FinetuningTransform(_ClipTransform):
         if horizontal_flip:
             ops.append(K.RandomHorizontalFlip())
         self.spatial = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+        if random_erasing_fill not in ("zero", "pixel"):
+            raise ValueError(f"random_erasing_fill must be 'zero' or 'pixel', got {random_erasing_fill!r}")
         self.erasing = (
             K.VideoSequential(K.RandomErasing(p=random_erasing), data_format="BTCHW", same_on_frame=True)
-            if random_erasing > 0
-            else None
-        )
+            if random_erasing_fill == "zero"
+            else ClipRandomErasing(random_erasing)  # the released erasing (per-pixel noise)
+        ) if random_erasing > 0 else None
 
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
         # crop first: RandAugment then runs on image_size frames (the crop's statistics are the same)

@@ -51,6 +51,8 @@ import av
 import numpy as np
 import torch
 
+from .temporal_sampling import TEMPORAL_SAMPLINGS, released_clip_indices
+
 
 logger = logging.getLogger(__name__)
 
@@ -535,11 +537,19 @@ class VideoReader:
         num_clips: int = 1,
         mode: Literal["train", "eval"] = "train",
         generator: torch.Generator | None = None,
+        *,
+        temporal_sampling: str = "stride",
     ) -> torch.Tensor:
-        """``num_clips`` clips (:func:`sample_clip_indices`), ``torch.uint8`` ``(K, T, H, W, 3)``; the indices read
-        are in ``stats["indices"]``. Raises as :meth:`get_frames`; ``ValueError`` for arguments below 1 or an
-        unknown ``mode``."""
-        indices = sample_clip_indices(self.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
+        """``num_clips`` clips, ``torch.uint8`` ``(K, T, H, W, 3)``; the indices read are in ``stats["indices"]``.
+        ``temporal_sampling`` chooses the indices: ``"stride"`` (:func:`sample_clip_indices`), ``"segments"`` or
+        ``"videomae"`` (:func:`~adamae_hf.data.temporal_sampling.released_clip_indices`). Raises as
+        :meth:`get_frames`; ``ValueError`` for arguments below 1, an unknown ``mode`` or ``temporal_sampling``."""
+        if temporal_sampling == "stride":
+            indices = sample_clip_indices(self.num_frames, num_frames, sampling_rate, num_clips, mode, generator)
+        else:
+            indices = released_clip_indices(
+                temporal_sampling, self.num_frames, num_frames, sampling_rate, num_clips, mode, generator
+            )
         self.stats["indices"] = indices
         clips = self.get_frames(indices.ravel())
         return clips.reshape(*indices.shape, *clips.shape[1:])
@@ -639,6 +649,7 @@ def read_video_clips(
     mode: Literal["train", "eval"] = "train",
     generator: torch.Generator | None = None,
     *,
+    temporal_sampling: str = "stride",
     stats: dict | None = None,
     frame_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
@@ -653,6 +664,9 @@ def read_video_clips(
         mode: ``"train"`` draws each clip's start at random (from ``generator``); ``"eval"`` spaces the
             clips evenly over the video, deterministically.
         generator: random source for ``mode="train"``.
+        temporal_sampling: ``"stride"`` (:func:`sample_clip_indices`), or the released fine-tuning samplings
+            ``"segments"`` (one frame per segment, SSv2) and ``"videomae"`` (Kinetics-400), see
+            :mod:`~adamae_hf.data.temporal_sampling`.
         stats: if given, ``"decoded_frames"`` (frames PyAV decoded, added up), ``"video_frames"`` (the video's
             frame count), ``"indices"`` (the ``(K, T)`` frame indices read) and ``"seeked"`` (whether seeking
             was used) are written to it.
@@ -670,9 +684,13 @@ def read_video_clips(
         raise ValueError("num_frames, sampling_rate and num_clips must be >= 1")
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    if temporal_sampling not in TEMPORAL_SAMPLINGS:
+        raise ValueError(f"temporal_sampling must be one of {', '.join(TEMPORAL_SAMPLINGS)}, got {temporal_sampling!r}")
     with VideoReader(video, frame_size=frame_size) as reader:
         try:
-            return reader.read_clips(num_frames, sampling_rate, num_clips, mode, generator)
+            return reader.read_clips(
+                num_frames, sampling_rate, num_clips, mode, generator, temporal_sampling=temporal_sampling
+            )
         finally:
             if stats is not None:
                 stats["decoded_frames"] = stats.get("decoded_frames", 0) + reader.stats["decoded_frames"]

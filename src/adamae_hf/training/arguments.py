@@ -1,6 +1,6 @@
 """The training scripts' arguments: the options both scripts share (one name, type, choices and help each), the
-help formatter that prints each default once, the pre-training recipes, and the checks that refuse an argument that
-cannot work before any training starts."""
+help formatter that prints each default once, the help of recipe arguments (the recipes themselves are
+`adamae_hf.recipes`), and the checks that refuse an argument that cannot work before any training starts."""
 
 from __future__ import annotations
 
@@ -13,18 +13,17 @@ from transformers.hf_argparser import string_to_bool
 
 from ..configuration_adamae import MASK_TYPES
 from ..presets import MODEL_PRESETS
+from ..recipes import RECIPE_NAMES, RECIPES
 from .errors import ArgumentError
 
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
     "NONFINITE_LOSS_POLICIES",
-    "PAPER_RECIPE",
+    "PRETRAINING_DATA_ARGUMENTS",
     "SHARED_OPTIONS",
-    "SYNTHETIC_RECIPE",
     "HelpFormatter",
     "add_shared_option",
-    "apply_recipe_defaults",
     "parse_checkpointing_steps",
     "recipe_help",
     "shared_field",
@@ -64,6 +63,20 @@ SHARED_OPTIONS: dict[str, dict[str, Any]] = {
         help="random horizontal flips; `--horizontal_flip` alone is `--horizontal_flip true`. Off for SSv2-like "
         "data and the synthetic dataset, whose classes include left / right motions",
     ),
+    "recipe": dict(
+        choices=RECIPE_NAMES,
+        help="the settings of a named recipe (docs/recipes.md): adamae-ssv2 / adamae-k400, the released scripts for "
+        "that dataset; synthetic-demo, the quick start (the default without a dataset). A flag you give wins. A run "
+        "on a dataset must name one",
+    ),
+    "dry_run": dict(
+        action="store_true",
+        help="print the resolved arguments (and where each came from), the derived learning rates and the model "
+        "config as JSON, then exit, without reading data or building weights",
+    ),
+    "base_min_learning_rate": dict(
+        type=float, help="the floor of the released cosine schedule, x total batch / 256 as the learning rate"
+    ),
     "on_nonfinite_loss": dict(
         choices=NONFINITE_LOSS_POLICIES,
         help="a NaN/inf training loss stops the run naming the step, or its batch is skipped (its gradients dropped)",
@@ -99,39 +112,18 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-# The pre-training recipe of the paper / released scripts and the one used on the embedded synthetic dataset (tiny
-# model, 2 CPU cores, a few minutes). Arguments left at `None` take these values.
-PAPER_RECIPE: dict[str, Any] = dict(
-    base_learning_rate=1.5e-4, num_train_epochs=800, warmup_epochs=40, per_device_train_batch_size=32,
-    sampling_rate=2, checkpointing_steps="epoch",
-)  # fmt: skip
-SYNTHETIC_RECIPE: dict[str, Any] = dict(
-    # lr = 2.4e-2 * 16 / 256 = 1.5e-3: the tiny model must learn in a few hundred steps, not 800 epochs of SSv2.
-    # 8 frames at stride 2 cover the 16-frame synthetic clips.
-    base_learning_rate=2.4e-2, num_train_epochs=2, warmup_epochs=0.25, per_device_train_batch_size=16,
-    sampling_rate=2, checkpointing_steps="epoch",
-)  # fmt: skip
+# The arguments that name a pre-training dataset (none: the embedded synthetic dataset).
+PRETRAINING_DATA_ARGUMENTS = ("dataset_name", "train_dir", "train_list")
 
 
-def recipe_help(name: str, text: str = "") -> str:
-    """The help of a recipe argument: `text`, then its two defaults as read from the recipes."""
-    defaults = f"default: {PAPER_RECIPE[name]} (the paper's recipe), {SYNTHETIC_RECIPE[name]} on the synthetic data"
-    return f"{text} ({defaults})" if text else defaults
+def recipe_help(name: str, text: str = "", script: str = "pretraining") -> str:
+    """The help of a recipe argument: `text`, then its value in each recipe (`adamae_hf.recipes.RECIPES`)."""
+    values = ", ".join(f"{RECIPES[recipe][script].get(name)} ({recipe})" for recipe in RECIPE_NAMES)
+    return f"{text} (default: {values})" if text else f"default: {values}"
 
 
 def uses_synthetic_data(args: argparse.Namespace) -> bool:
-    return not (args.dataset_name or args.train_dir or args.train_list)
-
-
-def apply_recipe_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill arguments left at `None` from the synthetic recipe (no dataset given) or the paper's (otherwise)."""
-    recipe = SYNTHETIC_RECIPE if uses_synthetic_data(args) else PAPER_RECIPE
-    for name, value in recipe.items():
-        if getattr(args, name, None) is None:
-            setattr(args, name, value)
-    if getattr(args, "output_dir", None) is None:
-        args.output_dir = DEFAULT_OUTPUT_DIR
-    return args
+    return not any(getattr(args, name) for name in PRETRAINING_DATA_ARGUMENTS)
 
 
 def _positive(args, names: Sequence[str], allow_zero: bool = False) -> None:
@@ -169,7 +161,16 @@ def validate_args(args: argparse.Namespace) -> None:
     if args.per_device_train_batch_size is not None and args.per_device_train_batch_size % args.num_sample:
         raise ArgumentError(f"--per_device_train_batch_size ({args.per_device_train_batch_size}) must be a multiple of "
                             f"--num_sample ({args.num_sample}): each video read gives num_sample clips of the batch")  # fmt: skip
-    _positive(args, ("weight_decay", "warmup_epochs", "num_warmup_steps", "max_grad_norm", "dataloader_num_workers"), True)
+    if getattr(args, "augment_on_device", False) and getattr(args, "crop", None) == "multiscale":
+        raise ArgumentError("--augment_on_device has the random resized crop only: give --crop random_resized, or "
+                            "leave out --augment_on_device for the multi-scale crop (the released recipes' crop)")  # fmt: skip
+    _positive(args, ("weight_decay", "warmup_epochs", "num_warmup_steps", "max_grad_norm", "dataloader_num_workers",
+                     "base_min_learning_rate"), True)  # fmt: skip
+    if args.released_lr_schedule and args.base_min_learning_rate > args.base_learning_rate:
+        raise ArgumentError(
+            f"--base_min_learning_rate {args.base_min_learning_rate} is above --base_learning_rate "
+            f"{args.base_learning_rate}: the cosine would rise"
+        )
     if not 0.0 < args.min_crop_scale <= 1.0:
         raise ArgumentError(f"--min_crop_scale must lie in (0, 1], got {args.min_crop_scale}")
     for index, beta in enumerate(args.adam_betas, 1):

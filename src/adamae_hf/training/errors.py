@@ -26,16 +26,18 @@ class NonFiniteLossError(RuntimeError):
 
 def run_script(main: Callable[[], Any], script: str) -> None:
     """Run a training script's `main()` and exit: with its return value where it is an `int` (an exit code), else 0;
-    with 2 and `"<script>: error: <message>"` for an [`ArgumentError`]; with 1 for a [`NonFiniteLossError`] or an
+    with 2 and `"<script>: error: <message>"` for an [`ArgumentError`] (or a recipe that cannot apply,
+    `adamae_hf.recipes.RecipeError`); with 1 for a [`NonFiniteLossError`] or an
     unreadable video (`adamae_hf.data.VideoReadError`, whose message from a DataLoader worker ends with the file and
     the reason)."""
     from ..data import VideoReadError
     from ..hub import HubError
+    from ..recipes import RecipeError
 
     name = os.path.basename(script)
     try:
         result = main()
-    except ArgumentError as error:
+    except (ArgumentError, RecipeError) as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(2)
     except HubError as error:  # the push at the end: no token, no network, refused (the model is saved)
