@@ -48,8 +48,8 @@ from adamae_hf.data import (
     synthetic_dataset_dir,
 )
 from adamae_hf.finetuning import (
-    RunSettingsCallback,
     VIEW_AVERAGES,
+    RunSettingsCallback,
     VideoClassificationTrainer,
     build_compute_metrics,
     build_model_for_finetuning,
