@@ -70,9 +70,9 @@ if wrong:
     sys.exit("not the floors: " + ", ".join(wrong))
 EOF
 
-# A fast subset (about a minute on 2 idle CPU cores): imports, the model, conversion and legacy checkpoints,
-# video reading, transforms, the datasets/Hub sources, the training loops (tiny pre-training and fine-tuning runs).
+# A fast subset (its time: docs/development.md): imports, the model, conversion and legacy checkpoints, video
+# reading, transforms, the datasets sources, the video processor, tiny pre-training and fine-tuning runs, model cards.
 "$python" -m pytest -q -p no:cacheprovider \
   tests/test_imports.py tests/test_modeling.py tests/test_conversion.py tests/test_legacy_checkpoints.py \
   tests/test_data_io.py tests/test_video_frames.py tests/test_data_transforms.py tests/test_data_sources.py \
-  tests/test_pretraining.py tests/test_finetuning.py tests/test_hub.py "$@"
+  tests/test_processor.py tests/test_pretraining.py tests/test_finetuning.py tests/test_hub.py "$@"

@@ -212,12 +212,6 @@ def test_resolution_change_is_resized_to_the_first_size(tmp_path):
     assert late > 0
 
 
-# Writing a display rotation needs PyAV >= 18 (`VideoStream.set_display_rotation`); reading one (`VideoFrame.rotation`)
-# needs PyAV >= 15, the package's floor, where this test is skipped (scripts/check_floors.sh).
-@pytest.mark.skipif(
-    not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
-    reason=f"writing a display rotation needs PyAV >= 18 (set_display_rotation); this is PyAV {av.__version__}",
-)
 @pytest.mark.parametrize("rotation", [90, 180, -90])
 def test_rotation_flag_is_applied(tmp_path, rotation):
     """A display rotation (phone video): frames come back as players show them, i.e. turned counter-clockwise by
