@@ -586,8 +586,10 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     logger.info("Running on %s (%d process%s, mixed precision %s); output in %s", training_args.device,
                 training_args.world_size, "es" if training_args.world_size > 1 else "", training_args.mixed_precision,
                 training_args.output_dir)  # fmt: skip
-    for line in recipe_log_lines(recipe_args.sources):
-        logger.info(line)
+    summary, *details = recipe_log_lines(recipe_args.sources)
+    logger.info(summary)
+    for line in details:
+        logger.debug(line)
     set_seed(training_args.seed)
     start = time.perf_counter()
 

@@ -687,8 +687,10 @@ def main(argv: list[str] | None = None) -> int:
         resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if T.find_latest_checkpoint(args.output_dir) else None,
     )  # fmt: skip
     accelerator = build_accelerator(args)
-    for line in recipe_log_lines(args.recipe_sources):
-        logger.info(line)
+    summary, *details = recipe_log_lines(args.recipe_sources)
+    logger.info(summary)
+    for line in details:
+        logger.debug(line)
 
     # ------------------------------------------------------------------ model and data (identical on all ranks)
     set_seed(args.seed)

@@ -100,7 +100,7 @@ def test_finetuning_rerun_refuses_then_overwrite_moves_aside(data_synthetic_dir,
     out = tmp_path / "finetuned"
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"an earlier run's model")
-    argv = ["--train_dir", str(data_synthetic_dir), "--output_dir", str(out), *FINETUNE_ARGS]
+    argv = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--output_dir", str(out), *FINETUNE_ARGS]
     with pytest.raises(P.ArgumentError, match="already holds another run") as refused:
         run_finetuning.main(argv)
     assert "--overwrite_output_dir" in str(refused.value)

@@ -35,18 +35,18 @@ def run(script: str, argv: list[str], tmp_path: Path) -> list[str]:
 def test_demo_sized_runs_log_the_essentials_only(data_synthetic_dir, tmp_path):
     pretrained, finetuned = tmp_path / "pretrained", tmp_path / "finetuned"
     lines = run("run_pretraining.py", [
-        "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY, "--per_device_train_batch_size",
+        "--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY, "--per_device_train_batch_size",
         "2", "--num_train_epochs", "2", "--sampling_rate", "1", "--output_dir", str(pretrained),
         "--dataloader_num_workers", "0", "--disable_tqdm", "--num_visualizations", "1",
     ], tmp_path)  # fmt: skip
     text = "\n".join(lines)
-    assert len(lines) <= 16, text
-    for key in (f"Running on cpu (1 process, mixed precision no); output in {pretrained}", "Running training",
+    assert len(lines) <= 17, text
+    for key in ("recipe 'synthetic-demo': 15 values from the recipe", f"Running on cpu (1 process, mixed precision no); output in {pretrained}", "Running training",
                 "total optimisation steps = 12", f"Checkpoint after step 12: {pretrained}", "Done in"):  # fmt: skip
         assert key in text, (key, text)
 
     lines = run("run_finetuning.py", [
-        "--model_name_or_path", str(pretrained), "--train_dir", str(data_synthetic_dir), "--output_dir", str(finetuned),
+        "--model_name_or_path", str(pretrained), "--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--output_dir", str(finetuned),
         "--max_steps", "2", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--report_to",
         "none", "--dataloader_num_workers", "0", "--sampling_rate", "1", "--save_strategy", "no", "--disable_tqdm",
         "True",

@@ -70,14 +70,14 @@ def colour_classifier(path: Path, id2label: dict[int, str]) -> Path:
 def test_evaluation_maps_the_data_classes_to_the_checkpoints_by_name(tmp_path):
     checkpoint = colour_classifier(tmp_path / "model", {0: "red", 1: "blue"})
     data = colour_videos(tmp_path / "val", ["blue", "red"])  # sorted: blue = 0, red = 1 in the data
-    results = run_finetuning.main(["--model_name_or_path", str(checkpoint), "--validation_dir", str(data), "--do_eval",
+    results = run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--validation_dir", str(data), "--do_eval",
                                    "--output_dir", str(tmp_path / "out"), *EVAL_ARGS])  # fmt: skip
     assert results["eval_top1"] == 100.0, results
     assert results["eval_accuracy_red"] == 100.0 and results["eval_accuracy_blue"] == 100.0
 
     # a class of the checkpoint missing from the data: evaluated on the rest, the checkpoint's outputs kept
     only_blue = colour_videos(tmp_path / "blue_only", ["blue"])
-    results = run_finetuning.main(["--model_name_or_path", str(checkpoint), "--validation_dir", str(only_blue),
+    results = run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--validation_dir", str(only_blue),
                                    "--do_eval", "--output_dir", str(tmp_path / "out2"), *EVAL_ARGS])  # fmt: skip
     assert results["eval_top1"] == 100.0 and results["eval_videos"] == 2, results
 
@@ -86,12 +86,12 @@ def test_evaluation_refuses_classes_the_checkpoint_does_not_know(tmp_path):
     checkpoint = colour_classifier(tmp_path / "model", {0: "red", 1: "blue"})
     data = colour_videos(tmp_path / "val", ["green", "red"], per_class=1)
     with pytest.raises(ValueError, match=r"classes \['green'\] that the checkpoint .* does not classify.*red, blue"):
-        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--validation_dir", str(data), "--do_eval",
+        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--validation_dir", str(data), "--do_eval",
                              "--output_dir", str(tmp_path / "out"), *EVAL_ARGS])  # fmt: skip
     # evaluating a re-initialised head is refused, not advised
     same_classes = colour_videos(tmp_path / "val2", ["blue", "red"], per_class=1)
     with pytest.raises(ValueError, match=r"--ignore_mismatched_sizes .* evaluated untrained"):
-        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--validation_dir", str(same_classes), "--do_eval",
+        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--validation_dir", str(same_classes), "--do_eval",
                              "--ignore_mismatched_sizes", "--output_dir", str(tmp_path / "out"), *EVAL_ARGS])  # fmt: skip
 
 
@@ -135,7 +135,7 @@ def test_pretraining_continues_a_bf16_checkpoint_in_float32(bf16_pretrained, dat
     script = load_script("run_pretraining")
     reset_accelerate()
     try:
-        code = script.main(["--model_name_or_path", str(bf16_pretrained), "--train_dir", str(data_synthetic_dir),
+        code = script.main(["--model_name_or_path", str(bf16_pretrained), "--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir),
                             "--sampling_rate", "1", "--per_device_train_batch_size", "2", "--max_train_steps", "2",
                             "--dataloader_num_workers", "0", "--disable_tqdm", "--num_visualizations", "0",
                             "--output_dir", str(tmp_path / "out")])  # fmt: skip
@@ -152,7 +152,7 @@ def test_bf16_finetuning_keeps_float32_master_weights(bf16_pretrained, data_synt
 
     reset_accelerate()
     run_finetuning.main([
-        "--model_name_or_path", str(bf16_pretrained), "--train_dir", str(data_synthetic_dir), "--do_train",
+        "--model_name_or_path", str(bf16_pretrained), "--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--do_train",
         "--bf16", "True", "--use_cpu", "True", "--max_steps", "3", "--learning_rate", "1e-4", "--warmup_steps", "0", "--layer_decay", "1.0",
         "--per_device_train_batch_size", "4", "--output_dir", str(tmp_path / "out"), "--no_rand_augment",
         "--mixup", "0", "--cutmix", "0", *EVAL_ARGS,
@@ -172,7 +172,7 @@ def pretrain(data: Path, out: Path, *extra: str) -> int:
     script = load_script("run_pretraining")
     reset_accelerate()
     try:
-        return script.main(["--train_dir", str(data), "--config_overrides", ",".join(f"{k}={v}" for k, v in PRETRAINING_TINY.items()),
+        return script.main(["--recipe", "synthetic-demo", "--train_dir", str(data), "--config_overrides", ",".join(f"{k}={v}" for k, v in PRETRAINING_TINY.items()),
                             "--sampling_rate", "1", "--dataloader_num_workers", "0", "--disable_tqdm",
                             "--num_visualizations", "0", "--output_dir", str(out), *extra])  # fmt: skip
     finally:
@@ -283,7 +283,7 @@ def test_two_process_evaluation_loss_counts_each_video_once(data_synthetic_dir, 
     script = Path(__file__).resolve().parents[1] / "scripts" / "run_finetuning.py"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OMP_NUM_THREADS="1")
     env.pop("ACCELERATE_CONFIG_FILE", None)
-    argv = ["--model_name_or_path", str(tmp_path / "model"), "--validation_dir", str(data_synthetic_dir / "validation"),
+    argv = ["--model_name_or_path", str(tmp_path / "model"), "--recipe", "synthetic-demo", "--validation_dir", str(data_synthetic_dir / "validation"),
             "--do_eval", "--use_cpu", "True", *EVAL_ARGS, "--per_device_eval_batch_size", "3"]  # fmt: skip
     launchers = {
         1: [sys.executable, str(script)],
@@ -305,7 +305,7 @@ def test_two_process_evaluation_loss_counts_each_video_once(data_synthetic_dir, 
 def test_streaming_finetuning_trains_and_evaluates(data_synthetic_dir, tmp_path):
     """The README's `--dataset_name ... --streaming` run: it stopped before training with a TypeError."""
     results = run_finetuning.main([
-        "--dataset_name", str(data_synthetic_dir), "--streaming", "--do_train", "--do_eval", "--max_steps", "2",
+        "--recipe", "synthetic-demo", "--dataset_name", str(data_synthetic_dir), "--streaming", "--do_train", "--do_eval", "--max_steps", "2",
         "--from_scratch", "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()),
         "--per_device_train_batch_size", "2", "--no_rand_augment", "--output_dir", str(tmp_path / "out"), *EVAL_ARGS,
     ])  # fmt: skip
@@ -337,7 +337,7 @@ def test_finetuning_resume_with_other_settings_is_refused(data_synthetic_dir, tm
 
     def finetune(batch: str, *extra: str):
         return run_finetuning.main([
-            "--train_dir", str(data_synthetic_dir), "--do_train", "--max_steps", "2", "--from_scratch",
+            "--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--do_train", "--max_steps", "2", "--from_scratch",
             "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()), "--per_device_train_batch_size", batch,
             "--no_rand_augment", "--output_dir", str(out), *EVAL_ARGS, "--save_strategy", "steps", "--save_steps", "1",
             *extra,
@@ -357,12 +357,12 @@ def test_training_from_a_classifier_keeps_or_replaces_its_classes_by_name(tmp_pa
              "--cutmix", "0", "--learning_rate", "1e-6", *EVAL_ARGS]  # fmt: skip
     # the checkpoint's classes in another folder order: trained on as the checkpoint's ids
     data = colour_videos(tmp_path / "train", ["blue", "red"], per_class=1)
-    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(data), "--output_dir", str(tmp_path / "a"), *train])
+    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--train_dir", str(data), "--output_dir", str(tmp_path / "a"), *train])
     assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "a").config.id2label == {0: "red", 1: "blue"}
     # a class the checkpoint does not know: refused, or a new head with --ignore_mismatched_sizes
     other = colour_videos(tmp_path / "other", ["green", "red"], per_class=1)
     with pytest.raises(ValueError, match=r"classes \['green'\].*pass --ignore_mismatched_sizes to train a new head"):
-        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(other), "--output_dir", str(tmp_path / "b"), *train])
-    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--train_dir", str(other), "--ignore_mismatched_sizes",
+        run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--train_dir", str(other), "--output_dir", str(tmp_path / "b"), *train])
+    run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--train_dir", str(other), "--ignore_mismatched_sizes",
                          "--output_dir", str(tmp_path / "b"), *train])  # fmt: skip
     assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "b").config.id2label == {0: "green", 1: "red"}

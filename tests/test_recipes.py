@@ -304,7 +304,7 @@ TINY = (
 def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
     """Two optimiser steps of each script under a released recipe (a tiny model in place of ViT-B): the multi-scale
     crop, the released schedule and weight decay, segment / VideoMAE sampling, noise erasing, logit averaging."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)  # each recipe value is logged at DEBUG, the summary at INFO
     pre = tmp_path / "pre"
     code = load_script("run_pretraining").main([
         "--recipe", recipe, "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY,
@@ -320,7 +320,7 @@ def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
         "--output_dir", str(tmp_path / "fine"), "--max_steps", "2", "--per_device_train_batch_size", "2",
         "--per_device_eval_batch_size", "4", "--dataloader_num_workers", "0", "--report_to", "none",
         "--save_strategy", "no", "--sampling_rate", "1", "--test_num_clips", "2", "--test_num_crops", "1",
-        "--do_train", "--do_eval",
+        "--do_train", "--do_eval", "--log_level", "debug",
     ])  # fmt: skip
     assert "eval_top1" in results and results["train_loss"] == results["train_loss"]  # finite
     expected = {"adamae-ssv2": "'segments'", "adamae-k400": "'videomae'"}[recipe]

@@ -161,10 +161,13 @@ class RecipeResolution:
 
 
 def recipe_log_lines(sources: dict[str, Any]) -> list[str]:
-    """Log lines of a [`RecipeResolution.as_dict`]: the recipe, each value it set, each value given on the command
-    line (with the recipe value it replaced)."""
+    """Log lines of a [`RecipeResolution.as_dict`]: a summary (the recipe, how many values it set, the names given on
+    the command line, those that replaced a recipe value marked `*`; the scripts log it at INFO), then each value it
+    set and each value given on the command line, with the recipe value it replaced (logged at DEBUG)."""
+    given = ", ".join(f"{key}*" if key in sources["overridden"] else key for key in sorted(sources["from_user"]))
     lines = [f"recipe {sources['name']!r}: {len(sources['from_recipe'])} values from the recipe, "
-             f"{len(sources['from_user'])} given on the command line"]  # fmt: skip
+             f"{len(sources['from_user'])} given on the command line ({given or 'none'}; * replaced a recipe "
+             "value; each value is logged at DEBUG, and --dry_run prints them all)"]  # fmt: skip
     lines += [f"  from the recipe: {k} = {v!r}" for k, v in sorted(sources["from_recipe"].items())]
     for key, value in sorted(sources["from_user"].items()):
         note = f" (recipe: {sources['overridden'][key]!r})" if key in sources["overridden"] else ""
