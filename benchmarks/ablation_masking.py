@@ -19,7 +19,8 @@ model rather than on decoding. That, the 256 validation clips (the dataset has 6
 centre crop (the script: 3 crops), plain cross-entropy (the script: label smoothing 0.1) and batches drawn at random
 at every step (the script: epochs of a shuffled order) are the differences from the scripts; the scripts' own runs
 over seeds are `benchmarks/demo_seeds.py`. Each run is a fresh process with one torch thread; `--jobs` runs several at once.
-A run whose result exists in `--work_dir` is not run again, so an interrupted ablation continues where it stopped.
+A run whose result exists in `--work_dir` is not run again, so an interrupted ablation continues where it stopped;
+`--report_only` writes the tables of the runs that finished without running the others.
 
     PYTHONPATH=src python benchmarks/ablation_masking.py                       # 4 arms x seeds 0 1 2
     PYTHONPATH=src python benchmarks/ablation_masking.py --arms adaptive adaptive-dm50 --seeds 0 1 2
@@ -314,13 +315,15 @@ def finish(result: dict, predictions: np.ndarray, labels: np.ndarray, label_name
     return result
 
 
-def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: float, evaluation: str) -> str:
+def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: float | None, evaluation: str) -> str:
     def cell(values, digits=1):
         mean, std = mean_std(values)
-        return "-" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
+        if mean != mean:
+            return "-"
+        return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if sum(v is not None for v in values) > 1 else " (1 seed)")
 
     lines = [
-        f"Command: `{command}` ({wall_seconds / 60:.0f} min wall clock for the runs it made)",
+        f"Command: `{command}`" + ("" if wall_seconds is None else f" ({wall_seconds / 60:.0f} min wall clock for the runs it made)"),
         "",
         f"| arm | pre-training | visible tokens | {'linear-probe ' if evaluation == 'linear_probe' else ''}top-1 % | per seed | object-mass ratio | motion correlation | reconstruction loss "
         "(random mask, validation) | minutes per run |",
@@ -386,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                              "frozen features (minutes instead of an hour)")  # fmt: skip
     parser.add_argument("--output", help="<output>.json and .md (default benchmarks/results/ablation_masking, "
                                          "with _linear_probe appended for that evaluation)")  # fmt: skip
+    parser.add_argument("--report_only", action="store_true",
+                        help="run nothing: write the tables of the runs finished in --work_dir (marked partial if some are missing)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help=f"change the recipe, e.g. finetune_epochs=4 (keys: {', '.join(RECIPE)})")  # fmt: skip
     args = parser.parse_args(argv)
@@ -434,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(previous)
             else:  # not run yet, or with another recipe
                 todo.append((arm, seed, str(data_file), args.device, str(result_file), recipe, args.evaluation))
+    if args.report_only:
+        todo = []
     print(f"{len(results)} runs done before, {len(todo)} to run, {args.jobs} at a time", flush=True)
     # SIGTERM ends the pool's workers too (leaving the `with` block terminates them), not only this process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -443,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     planned = len(args.arms) * len(args.seeds)
 
     def write_outputs() -> str:  # after every run, so an interrupted ablation leaves its (marked) partial table
-        wall_seconds = time.time() - started
+        wall_seconds = None if args.report_only else time.time() - started
         done = [r for r in results if r["arm"] in args.arms and r["seed"] in args.seeds]
         output.with_suffix(".json").write_text(json.dumps(
             {"command": command.strip(), "wall_seconds": wall_seconds, "recipe": recipe, "runs_planned": planned,
