@@ -19,12 +19,15 @@ model rather than on decoding. That, the 256 validation clips (the dataset has 6
 centre crop (the script: 3 crops), plain cross-entropy (the script: label smoothing 0.1) and batches drawn at random
 at every step (the script: epochs of a shuffled order) are the differences from the scripts; the scripts' own runs
 over seeds are `benchmarks/demo_seeds.py`. Each run is a fresh process with one torch thread; `--jobs` runs several at once.
-A run whose result exists in `--work_dir` is not run again, so an interrupted ablation continues where it stopped.
+A run whose result exists in `--work_dir` is not run again, so an interrupted ablation continues where it stopped;
+`--report_only` writes the tables of the runs that finished without running the others.
 
     PYTHONPATH=src python benchmarks/ablation_masking.py                       # 4 arms x seeds 0 1 2
     PYTHONPATH=src python benchmarks/ablation_masking.py --arms adaptive adaptive-dm50 --seeds 0 1 2
     PYTHONPATH=src python benchmarks/ablation_masking.py --device cuda --jobs 12
     PYTHONPATH=src python benchmarks/ablation_masking.py --evaluation linear_probe --seeds 0 1 2 3 4
+    PYTHONPATH=src python benchmarks/ablation_masking.py --arms paper --seeds 0 1 2 3 4 --evaluation linear_probe \
+        --output benchmarks/results/ablation_masking_paper_linear_probe   # the paper's ratios (95 % and 90 %)
 
 `--evaluation linear_probe` replaces fine-tuning with a linear probe on the frozen pre-trained encoder (features:
 the mean over all tokens of its last hidden state, centred window, centre crop, no mask; classifier: L-BFGS
@@ -33,9 +36,11 @@ clips from `PROBE_L2_GRID`). The pre-training is the same run as the fine-tuning
 evaluation's (same seed, same draws), so the two tables describe the same encoders; a probe run takes about 1.5
 minutes, pre-training included, instead of ten, and measures what the encoder separates without the fine-tuning's plateau at chance.
 
-Writes `benchmarks/results/ablation_masking{,_linear_probe}.{json,md}` (unless `--output` says otherwise): per arm, top-1 mean ±
-std over the seeds, and for the adaptive arms the sampler's object-mass ratio and motion correlation on 64
-validation clips (`adamae_hf.sampler_metrics.sampler_focus`).
+Writes `benchmarks/results/ablation_masking{,_linear_probe}.{json,md}` (unless `--output` says otherwise), after
+every finished run (marked partial until all have finished): per arm, its visible tokens, top-1 mean ± std over the
+seeds, and for the adaptive arms the sampler's object-mass ratio and motion correlation on 64 validation clips
+(`adamae_hf.sampler_metrics.sampler_focus`); where `adaptive-95` is among the arms, every other arm's top-1 minus
+adaptive-95's, seed by seed (a paired comparison: the same seed draws the same batches of clips and windows).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from common import mean_std  # noqa: E402, I001  (benchmarks/ is the script's folder)
 
-# arm -> (mask_type, config overrides); None: no pre-training
+# arm -> (mask_type, config overrides); None: no pre-training. The arms without a ratio use the preset's 90 %.
 ARMS: dict[str, tuple[str, dict] | None] = {
     "adaptive": ("adaptive", {}),
     "tube": ("tube", {}),
@@ -68,8 +73,17 @@ ARMS: dict[str, tuple[str, dict] | None] = {
     "none": None,
     # decoder masking (VideoMAE V2's dual masking) on top of adaptive masking
     "adaptive-dm50": ("adaptive", {"decoder_mask_ratio": 0.5}),
+    # the paper's ratio (Table 1a/1b: adaptive 95 % against tube and random masking), and the motion-guided mask
+    "adaptive-95": ("adaptive", {"mask_ratio": 0.95}),
+    "tube-95": ("tube", {"mask_ratio": 0.95}),
+    "random-95": ("random", {"mask_ratio": 0.95}),
+    "motion-95": ("motion", {"mask_ratio": 0.95}),
+    "motion": ("motion", {}),
 }
 DEFAULT_ARMS = ["adaptive", "tube", "random", "none"]
+# `--arms paper`: the paper's ratios, the 90 % references and no pre-training
+ARM_GROUPS = {"paper": ["adaptive-95", "tube-95", "random-95", "motion-95", "tube", "adaptive", "none"]}
+PAIRED_REFERENCE = "adaptive-95"  # the arm the others are compared with seed by seed, where it is run
 # The demo's recipe (see the module docstring); the sources are the scripts' synthetic defaults.
 RECIPE = dict(
     train_per_class=256, val_per_class=32, num_frames_video=16, sampling_rate=2,
@@ -84,6 +98,22 @@ RECIPE = dict(
 # The linear probe's L2 weights on standardised features (`--evaluation linear_probe`), one chosen per run by
 # cross-validation; not part of RECIPE, whose values identify the cached fine-tuning runs.
 PROBE_L2_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def arm_config(arm: str):
+    """The `tiny` preset's [`AdaMAEConfig`] of an arm (the preset itself for "none")."""
+    from adamae_hf.presets import preset_config
+
+    setting = ARMS[arm]
+    return preset_config("tiny", **({} if setting is None else {"mask_type": setting[0], **setting[1]}))
+
+
+def paired_differences(results: list[dict], arm: str, reference: str) -> dict[int, float]:
+    """Top-1 of `arm` minus top-1 of `reference`, per seed that both ran (percentage points). The same seed gives
+    both arms the same initialisation seed, batches and crops of the same clips (the masks differ)."""
+    top1 = {(r["arm"], r["seed"]): r["top1"] for r in results}
+    return {seed: top1[arm, seed] - top1[reference, seed] for (name, seed) in sorted(top1)
+            if name == arm and (reference, seed) in top1}  # fmt: skip
 
 
 def render_split(split: str, per_class: int, num_frames: int):
@@ -187,7 +217,6 @@ def run_one(arm: str, seed: int, data_file: str, device: str, result_file: str, 
     from adamae_hf.data import EvalTransform, FinetuningTransform, PretrainingTransform
     from adamae_hf.finetuning import build_model_for_finetuning
     from adamae_hf.optimization import build_adamw
-    from adamae_hf.presets import preset_config
     from adamae_hf.sampler_metrics import sampler_focus
 
     r = recipe
@@ -202,7 +231,7 @@ def run_one(arm: str, seed: int, data_file: str, device: str, result_file: str, 
     started = time.time()
 
     mask_setting = ARMS[arm]
-    config = preset_config("tiny", **({} if mask_setting is None else {"mask_type": mask_setting[0], **mask_setting[1]}))
+    config = arm_config(arm)
     num_frames, stride = config.num_frames, r["sampling_rate"]
     with tempfile.TemporaryDirectory() as checkpoint:
         if mask_setting is not None:
@@ -286,20 +315,25 @@ def finish(result: dict, predictions: np.ndarray, labels: np.ndarray, label_name
     return result
 
 
-def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: float, evaluation: str) -> str:
+def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: float | None, evaluation: str) -> str:
     def cell(values, digits=1):
         mean, std = mean_std(values)
-        return "-" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
+        if mean != mean:
+            return "-"
+        return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if sum(v is not None for v in values) > 1 else " (1 seed)")
 
     lines = [
-        f"Command: `{command}` ({wall_seconds / 60:.0f} min wall clock for the runs it made)",
+        f"Command: `{command}`" + ("" if wall_seconds is None else f" ({wall_seconds / 60:.0f} min wall clock for the runs it made)"),
         "",
-        f"| arm | pre-training | {'linear-probe ' if evaluation == 'linear_probe' else ''}top-1 % | per seed | object-mass ratio | motion correlation | reconstruction loss "
+        f"| arm | pre-training | visible tokens | {'linear-probe ' if evaluation == 'linear_probe' else ''}top-1 % | per seed | object-mass ratio | motion correlation | reconstruction loss "
         "(random mask, validation) | minutes per run |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         runs = sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
+        if not runs:
+            lines.append(f"| {arm} | no run finished yet |" + " |" * 7)
+            continue
         setting = ARMS[arm]
         untrained = "the encoder at its initialisation" if evaluation == "linear_probe" else "fine-tuned from initialisation"
         pre = f"none ({untrained})" if setting is None else f"mask_type={setting[0]}" + "".join(
@@ -307,7 +341,8 @@ def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: f
         )
         per_seed = ", ".join(f"{r['top1']:.1f}" for r in runs)
         lines.append(
-            f"| {arm} | {pre} | {cell([r['top1'] for r in runs])} | {per_seed} | "
+            f"| {arm} | {pre} | {'-' if setting is None else f'{arm_config(arm).num_visible_tokens} of {arm_config(arm).num_tokens}'} | "
+            f"{cell([r['top1'] for r in runs])} | {per_seed} | "
             f"{cell([r.get('focus_object_mass_ratio') for r in runs], 2)} | "
             f"{cell([r.get('focus_motion_correlation') for r in runs], 2)} | "
             f"{cell([r.get('focus_reconstruction_loss') for r in runs], 3)} | "
@@ -318,18 +353,33 @@ def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: f
     lines += ["", f"Mean ± sample standard deviation over the seeds; top-1 of {how} on "
               f"{8 * results[0]['recipe']['val_per_class']} validation clips of 8 motions (chance 12.5 %). "
               "Object-mass ratio: 1.0 = uniform sampler."]  # fmt: skip
+    if PAIRED_REFERENCE in arms and any(r["arm"] == PAIRED_REFERENCE for r in results):
+        lines += ["", f"Paired by seed against {PAIRED_REFERENCE} (top-1 of the arm minus top-1 of {PAIRED_REFERENCE}, "
+                  "percentage points, over the seeds both ran; the same seed draws the same batches of clips):", "",
+                  "| arm | difference per seed | mean ± std of the differences | seeds where the arm is lower |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for arm in arms:
+            differences = paired_differences(results, arm, PAIRED_REFERENCE)
+            if arm == PAIRED_REFERENCE or not differences:
+                continue
+            lower = sum(value < 0 for value in differences.values())
+            lines.append(f"| {arm} | " + ", ".join(f"{value:+.1f} (seed {seed})" for seed, value in differences.items())
+                         + f" | {cell(list(differences.values()))} | {lower} of {len(differences)} |")  # fmt: skip
     classes = sorted({name for r in results for name in r["per_class_top1"]})
     lines += ["", "Per-class top-1 %, mean over the seeds:", "", "| arm | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]  # fmt: skip
     for arm in arms:
         runs = [r for r in results if r["arm"] == arm]
+        if not runs:
+            continue
         lines.append(f"| {arm} | " + " | ".join(f"{statistics.fmean(r['per_class_top1'][c] for r in runs):.0f}" for c in classes) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, choices=[*ARMS, *ARM_GROUPS],
+                        help=f"arms to run; 'paper' = {' '.join(ARM_GROUPS['paper'])}")  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="runs at once, one torch thread each (default 2)")
     parser.add_argument("--device", default="cpu")
@@ -339,9 +389,13 @@ def main(argv: list[str] | None = None) -> int:
                              "frozen features (minutes instead of an hour)")  # fmt: skip
     parser.add_argument("--output", help="<output>.json and .md (default benchmarks/results/ablation_masking, "
                                          "with _linear_probe appended for that evaluation)")  # fmt: skip
+    parser.add_argument("--report_only", action="store_true",
+                        help="run nothing: write the tables of the runs finished in --work_dir (marked partial if some are missing)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help=f"change the recipe, e.g. finetune_epochs=4 (keys: {', '.join(RECIPE)})")  # fmt: skip
     args = parser.parse_args(argv)
+    given_arms = list(args.arms)
+    args.arms = list(dict.fromkeys(name for arm in args.arms for name in ARM_GROUPS.get(arm, [arm])))
     recipe = dict(RECIPE)
     for item in args.set:
         key, _, value = item.partition("=")
@@ -355,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(args.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=src python benchmarks/ablation_masking.py " + " ".join(
-        (["--arms", *args.arms] if args.arms != DEFAULT_ARMS else [])
+        (["--arms", *given_arms] if args.arms != DEFAULT_ARMS else [])
         + (["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1, 2] else [])
         + (["--device", args.device] if args.device != "cpu" else [])
         + (["--jobs", str(args.jobs)] if args.jobs != 2 else [])
@@ -385,26 +439,37 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(previous)
             else:  # not run yet, or with another recipe
                 todo.append((arm, seed, str(data_file), args.device, str(result_file), recipe, args.evaluation))
+    if args.report_only:
+        todo = []
     print(f"{len(results)} runs done before, {len(todo)} to run, {args.jobs} at a time", flush=True)
     # SIGTERM ends the pool's workers too (leaving the `with` block terminates them), not only this process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     context = multiprocessing.get_context("spawn")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    planned = len(args.arms) * len(args.seeds)
+
+    def write_outputs() -> str:  # after every run, so an interrupted ablation leaves its (marked) partial table
+        wall_seconds = None if args.report_only else time.time() - started
+        done = [r for r in results if r["arm"] in args.arms and r["seed"] in args.seeds]
+        output.with_suffix(".json").write_text(json.dumps(
+            {"command": command.strip(), "wall_seconds": wall_seconds, "recipe": recipe, "runs_planned": planned,
+             "complete": len(done) == planned, "runs": done}, indent=1
+        ))  # fmt: skip
+        table = markdown(done, args.arms, command.strip(), wall_seconds, args.evaluation)
+        if len(done) < planned:
+            table = f"**Partial: {len(done)} of {planned} runs finished.**\n\n" + table
+        output.with_suffix(".md").write_text(table)
+        return table
+
     with context.Pool(args.jobs, maxtasksperchild=1) as pool:
         for result in pool.imap_unordered(_run_one_star, todo):
             results.append(result)
             print(f"[{(time.time() - started) / 60:5.1f} min] {result['arm']:>14} seed {result['seed']}: top-1 "
                   f"{result['top1']:.1f} %" + (f", object-mass ratio {result['focus_object_mass_ratio']:.2f}"
                   if "focus_object_mass_ratio" in result else ""), flush=True)  # fmt: skip
-    wall_seconds = time.time() - started
-    results = [r for r in results if r["arm"] in args.arms and r["seed"] in args.seeds]
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(
-        {"command": command.strip(), "wall_seconds": wall_seconds, "recipe": recipe, "runs": results}, indent=1
-    ))  # fmt: skip
-    table = markdown(results, args.arms, command.strip(), wall_seconds, args.evaluation)
-    output.with_suffix(".md").write_text(table)
-    print(table)
+            write_outputs()
+    print(write_outputs())
     return 0
 
 

@@ -62,7 +62,8 @@ REFERENCE = "videomae-tube-90"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["base"], choices=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=list(SIZES),
+                        help="model sizes (benchmarks/common.py SIZES; 'ablation' is the package's tiny preset)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_PRETRAINING_MODELS, choices=list(PRETRAINING_MODELS))
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--device", default="cpu")

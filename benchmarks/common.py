@@ -25,7 +25,7 @@ from adamae_hf.presets import MODEL_PRESETS
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Sizes. Every size uses tubelet 2 and patch 16, 16 frames, and builds the same widths for AdaMAE and transformers'
+# Sizes. Every size but "ablation" uses tubelet 2 and patch 16, 16 frames; each builds the same widths for AdaMAE and transformers'
 # VideoMAE. "small" and "base" are `adamae_hf.presets`' sizes at 224x224 (1568 tokens); "vit-tiny" is a ViT-Ti,
 # which the presets do not have (their "tiny" is sized for the embedded synthetic dataset: 8 frames at 64x64).
 # --------------------------------------------------------------------------------------------------------------
@@ -42,6 +42,10 @@ SIZES: dict[str, dict] = {
     "base": dict(MODEL_PRESETS["base"], image_size=224, num_frames=16),
 }
 
+# The package's `tiny` preset (8 frames of 64x64, 8x8 patches, 256 tokens): the model of the masking ablation
+# (`ablation_masking.py`); the mask ratio is the benchmark model's.
+SIZES["ablation"] = {key: value for key, value in MODEL_PRESETS["tiny"].items() if key != "mask_ratio"}
+
 # name -> (family, mask_type, mask_ratio, AdaMAEConfig overrides)
 PRETRAINING_MODELS: dict[str, tuple[str, str, float, dict]] = {
     "adamae-adaptive-95": ("adamae", "adaptive", 0.95, {}),
@@ -49,6 +53,10 @@ PRETRAINING_MODELS: dict[str, tuple[str, str, float, dict]] = {
     # AdaMAE without its sampler at the adaptive arm's ratio: with adamae-adaptive-95 it isolates the sampler's cost
     # (same encoder and decoder tokens), with adamae-tube-90 the encoder's saving from 78 instead of 156 tokens.
     "adamae-random-95": ("adamae", "random", 0.95, {}),
+    # the other arms of the masking ablation at the paper's ratios (`ablation_masking.py --arms paper`)
+    "adamae-tube-95": ("adamae", "tube", 0.95, {}),
+    "adamae-motion-95": ("adamae", "motion", 0.95, {}),
+    "adamae-adaptive-90": ("adamae", "adaptive", 0.90, {}),
     "videomae-tube-90": ("videomae", "tube", 0.90, {}),
     # AdaMAE adaptive 95 % with activation checkpointing of the sampler block only (recomputes the sampler's
     # forward in the backward; the same math, dropout RNG restored).
@@ -99,7 +107,8 @@ def build_pretraining_model(name: str, size: str) -> torch.nn.Module:
 
 def token_grid(size: str) -> tuple[int, int, int]:
     s = SIZES[size]
-    return (s["num_frames"] // 2, s["image_size"] // 16, s["image_size"] // 16)
+    patch = s.get("patch_size", 16)
+    return (s["num_frames"] // s.get("tubelet_size", 2), s["image_size"] // patch, s["image_size"] // patch)
 
 
 def make_pixel_values(size: str, batch_size: int, device, seed: int = 0) -> torch.Tensor:

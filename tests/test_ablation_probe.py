@@ -90,3 +90,32 @@ def test_table_names_the_evaluation(evaluation):
     table = ablation_masking.markdown([run], ["none"], "cmd", 60.0, evaluation)
     assert ("linear-probe top-1 %" in table) == (evaluation == "linear_probe")
     assert ("linear probe on the frozen encoder" in table) == (evaluation == "linear_probe")
+
+
+def run_result(arm: str, seed: int, top1: float) -> dict:
+    return {"arm": arm, "seed": seed, "top1": top1, "per_class_top1": {"left": top1}, "seconds": 60.0,
+            "recipe": {"val_per_class": 32}}  # fmt: skip
+
+
+def test_paired_differences_are_per_seed_over_the_seeds_both_arms_ran():
+    results = [run_result("adaptive-95", 0, 40.0), run_result("adaptive-95", 1, 50.0), run_result("tube-95", 0, 45.0),
+               run_result("tube-95", 1, 44.0), run_result("tube-95", 2, 30.0)]  # fmt: skip
+    assert ablation_masking.paired_differences(results, "tube-95", "adaptive-95") == {0: 5.0, 1: -6.0}
+
+
+def test_table_has_the_paired_comparison_and_the_visible_tokens():
+    results = [run_result("adaptive-95", 0, 40.0), run_result("adaptive-95", 1, 50.0), run_result("tube-95", 0, 45.0),
+               run_result("tube-95", 1, 44.0)]  # fmt: skip
+    table = ablation_masking.markdown(results, ["adaptive-95", "tube-95", "motion-95"], "cmd", 60.0, "linear_probe")
+    assert "| tube-95 | +5.0 (seed 0), -6.0 (seed 1) | -0.5 ± 7.8 | 1 of 2 |" in table
+    assert "| adaptive-95 | mask_type=adaptive, mask_ratio=0.95 | 12 of 256 |" in table
+    assert "| tube-95 | mask_type=tube, mask_ratio=0.95 | 16 of 256 |" in table  # VideoMAE's count: 4 per slice
+    assert "| motion-95 | no run finished yet |" in table
+
+
+def test_the_paper_group_names_the_issue_arms():
+    assert ablation_masking.ARM_GROUPS["paper"] == [
+        "adaptive-95", "tube-95", "random-95", "motion-95", "tube", "adaptive", "none"
+    ]  # fmt: skip
+    for arm in ablation_masking.ARM_GROUPS["paper"]:
+        assert arm in ablation_masking.ARMS

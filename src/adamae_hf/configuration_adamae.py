@@ -11,7 +11,7 @@ import math
 from transformers import PretrainedConfig
 
 
-MASK_TYPES = ("adaptive", "tube", "random", "frame")
+MASK_TYPES = ("adaptive", "tube", "random", "frame", "motion")
 SAMPLER_TYPES = ("mha", "mlp")
 HIDDEN_ACTS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "quick_gelu")
 
@@ -32,10 +32,12 @@ class AdaMAEConfig(PretrainedConfig):
         mask_type (`str`, defaults to `"adaptive"`):
             How [`AdaMAEForPreTraining`] draws a mask when none is given: `"adaptive"` (AdaMAE: visible tokens
             sampled without replacement from the sampler's distribution), `"tube"` (VideoMAE: one random spatial mask
-            repeated over time), `"random"` (uniform over all tokens) or `"frame"` (whole temporal slices).
+            repeated over time), `"random"` (uniform over all tokens), `"frame"` (whole temporal slices) or
+            `"motion"` (visible tokens sampled without replacement in proportion to their motion energy, with a
+            uniform floor of `motion_mask_floor`; no learned parameters, see `modeling_adamae.motion_masking`).
         mask_ratio (`float`, defaults to 0.95):
             Fraction of masked tokens, in (0, 1). The adaptive mask keeps `int(N * (1 - mask_ratio))` visible
-            tokens (78 of 1568 at 95 %); tube and random masks mask `int(mask_ratio * n)` tokens as VideoMAE's mask
+            tokens (78 of 1568 at 95 %), and so does the motion mask; tube and random masks mask `int(mask_ratio * n)` tokens as VideoMAE's mask
             generators do (n = tokens per slice for tube, N for random); the frame mask keeps
             `int(slices * (1 - mask_ratio))` whole temporal slices visible.
         sampler_type (`str`, defaults to `"mha"`):
@@ -73,6 +75,11 @@ class AdaMAEConfig(PretrainedConfig):
             computed over that subset (an unbiased estimate of the losses over all masked tokens). 0.0 (default)
             decodes every masked token: the released AdaMAE, bit for bit. In eval mode every masked token is decoded.
             See `modeling_adamae.decoder_masking` for how the subset differs from VideoMAE V2's running-cell mask.
+        motion_mask_floor (`float`, defaults to 0.1):
+            For `mask_type="motion"`, the weight of the uniform distribution mixed into the motion distribution, in
+            (0, 1]: each token is drawn with probability `(1 - floor) * e_i / sum(e) + floor / N` (`e_i` its motion
+            energy), so that every token can be drawn and a clip without motion gets a uniform random mask; 1.0 is
+            the random mask. Not read by the other mask types.
         drop_path_rate (`float`, defaults to 0.0): Stochastic depth of the encoder, increasing linearly per block.
         head_layer_norm_eps (`float`, *optional*): Epsilon of the decoder's final norm and of the classifier's
             `fc_norm`; defaults to `layer_norm_eps`. transformers' VideoMAE uses torch's default 1e-5 there.
@@ -126,6 +133,7 @@ class AdaMAEConfig(PretrainedConfig):
         sampling_loss_to_tokenizer: bool = True,
         sampler_gradient_checkpointing: bool = False,
         decoder_mask_ratio: float = 0.0,
+        motion_mask_floor: float = 0.1,
         drop_path_rate: float = 0.0,
         head_layer_norm_eps: float | None = None,
         classifier_init_scale: float = 0.001,
@@ -168,6 +176,7 @@ class AdaMAEConfig(PretrainedConfig):
         self.sampling_loss_to_tokenizer = sampling_loss_to_tokenizer
         self.sampler_gradient_checkpointing = bool(sampler_gradient_checkpointing)
         self.decoder_mask_ratio = decoder_mask_ratio
+        self.motion_mask_floor = motion_mask_floor
         self.drop_path_rate = drop_path_rate
         self.head_layer_norm_eps = layer_norm_eps if head_layer_norm_eps is None else head_layer_norm_eps
         self.classifier_init_scale = classifier_init_scale
@@ -305,6 +314,10 @@ class AdaMAEConfig(PretrainedConfig):
             isinstance(self.decoder_mask_ratio, (int, float)) and 0.0 <= self.decoder_mask_ratio < 1.0
         ):
             fail("decoder_mask_ratio", "it must lie in [0, 1) (0 = the decoder reconstructs every masked token)")
+        if isinstance(self.motion_mask_floor, bool) or not (
+            isinstance(self.motion_mask_floor, (int, float)) and 0.0 < self.motion_mask_floor <= 1.0
+        ):
+            fail("motion_mask_floor", "it must lie in (0, 1] (the uniform share of the motion mask's distribution)")
         for field in ("layer_norm_eps", "sampler_layer_norm_eps", "head_layer_norm_eps", "initializer_range"):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and 0 < value < math.inf):

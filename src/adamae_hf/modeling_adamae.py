@@ -121,6 +121,78 @@ def adaptive_masking(token_log_probs: torch.Tensor, num_visible: int) -> torch.B
     return mask.scatter_(1, visible, False)
 
 
+def motion_energy(pixel_values: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """Mean absolute frame difference inside each token's tubelet, averaged over its pixels and channels: the
+    motion mask's weights ([`motion_masking`]) and the motion side of `adamae_hf.sampler_metrics.motion_correlation`.
+
+    Args:
+        pixel_values (`torch.Tensor` of shape `(B, T, C, H, W)`), in any consistent units.
+
+    Raises:
+        ValueError: not 5-D, fewer than 2 frames, or sizes not divisible by the token size.
+
+    Returns:
+        `torch.Tensor` of shape `(B, T / tubelet_size, H / patch_size, W / patch_size)`, in the units of
+        `pixel_values`. With `tubelet_size == 1` each frame is compared with the previous one (the first with the
+        second).
+    """
+    if pixel_values.dim() != 5:
+        raise ValueError(f"pixel_values must be (B, T, C, H, W), got shape {tuple(pixel_values.shape)}")
+    batch, time, _, height, width = pixel_values.shape
+    if time < 2:
+        raise ValueError("motion energy needs at least 2 frames")
+    for name, size, step, what in (("T", time, tubelet_size, "tubelet_size"), ("H", height, patch_size, "patch_size"),
+                                   ("W", width, patch_size, "patch_size")):  # fmt: skip
+        if size % step:
+            raise ValueError(f"{name} of size {size} is not divisible by {what} {step}")
+    frames = pixel_values.float()
+    difference = (frames[:, 1:] - frames[:, :-1]).abs().mean(2)  # (B, T - 1, H, W): frame t+1 against frame t
+    if tubelet_size == 1:
+        per_frame = torch.cat((difference[:, :1], difference), dim=1)  # (B, T, H, W)
+        return F.avg_pool3d(per_frame[:, None], (1, patch_size, patch_size))[:, 0]
+    slices = time // tubelet_size
+    # differences whose two frames lie in the same tubelet: t -> t+1 with t % tubelet_size < tubelet_size - 1
+    padded = torch.cat((difference, difference[:, :1]), dim=1).view(batch, slices, tubelet_size, height, width)
+    inside = padded[:, :, : tubelet_size - 1]  # the last difference of each slice crosses into the next tubelet
+    return F.avg_pool3d(inside.mean(2)[:, None], (1, patch_size, patch_size))[:, 0]
+
+
+def motion_masking(pixel_values: torch.Tensor, token_grid: tuple[int, int, int], num_visible: int,
+                   floor: float) -> torch.BoolTensor:  # fmt: skip
+    """
+    Motion-guided mask: `num_visible` visible tokens drawn without replacement with probability
+    `p_i = (1 - floor) * e_i / sum_j e_j + floor / N`, `e_i` the token's motion energy ([`motion_energy`]: mean
+    absolute difference between consecutive frames inside its tubelet), by Gumbel-top-k as [`adaptive_masking`]
+    (on the device, no host synchronisation, vectorised over the batch). A clip without motion (`sum e = 0`) gets
+    the uniform distribution, i.e. a random mask. No learned parameters: the baseline a learned sampler has to beat.
+
+    The idea is motion-guided masking: MGM (Fan et al., "Motion-Guided Masking for Spatiotemporal Representation
+    Learning", ICCV 2023) keeps the tokens that codec motion vectors mark as moving; MGMAE (Huang et al., "MGMAE:
+    Motion Guided Masking for Video Masked Autoencoding", ICCV 2023) warps a mask along optical flow. This mask uses
+    frame differences (no codec or flow network) and samples in proportion to them rather than keeping the top ones.
+
+    The energy is computed from the model's input, the ImageNet-normalised pixels: normalisation is a per-channel
+    affine map, so frame differences are the un-normalised ones divided by the channel's std (0.229, 0.224, 0.225),
+    a near-uniform factor that the normalisation by `sum e` cancels; the un-normalised pixels are not available to
+    the model.
+
+    Args:
+        pixel_values (`torch.Tensor` of shape `(B, T, C, H, W)`): the clips.
+        token_grid (`tuple[int, int, int]`): `(T / tubelet, H / patch, W / patch)`.
+        num_visible (`int`): visible tokens per clip, `N_v`.
+        floor (`float`): the uniform share of the distribution, in (0, 1].
+    Returns:
+        `torch.BoolTensor` of shape `(B, N)`, True = masked, exactly `N - num_visible` True per row.
+    """
+    slices, height, width = token_grid
+    tubelet, patch = pixel_values.shape[1] // slices, pixel_values.shape[3] // height
+    energy = motion_energy(pixel_values.detach(), tubelet, patch).flatten(1)  # (B, N), float32
+    total = energy.sum(1, keepdim=True)
+    share = torch.where(total > 0, energy / total.clamp_min(torch.finfo(torch.float32).tiny), 1.0 / energy.shape[1])
+    probabilities = (1.0 - floor) * share + floor / energy.shape[1]
+    return adaptive_masking(probabilities.log(), num_visible)
+
+
 def ranks_to_mask(ranks: torch.Tensor, num_masked: int) -> torch.BoolTensor:
     """Mask the tokens `ranks[:, :num_masked]` of a `(batch_size, num_tokens)` permutation."""
     mask = torch.zeros_like(ranks, dtype=torch.bool)
@@ -798,9 +870,13 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
         self.decoder = AdaMAEDecoder(config)
         self.post_init()
 
-    def sample_mask(self, batch_size: int, token_log_probs: torch.Tensor | None = None, device=None) -> torch.BoolTensor:
+    def sample_mask(
+        self, batch_size: int, token_log_probs: torch.Tensor | None = None, device=None,
+        pixel_values: torch.Tensor | None = None,
+    ) -> torch.BoolTensor:  # fmt: skip
         """Draw a `(B, N)` mask (True = masked) of `config.mask_type` with `config.num_visible_tokens` visible tokens
-        (the one place the counts are computed); adaptive needs the sampler's log-probs."""
+        (the one place the counts are computed); adaptive needs the sampler's log-probs, motion the `(B, T, C, H, W)`
+        pixel values."""
         config = self.config
         slices, height, width = config.token_grid
         num_visible = config.num_visible_tokens
@@ -812,6 +888,10 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
             return tube_masking(batch_size, config.token_grid, height * width - num_visible // slices, device)
         if config.mask_type == "random":
             return random_masking(batch_size, config.num_tokens, config.num_tokens - num_visible, device)
+        if config.mask_type == "motion":
+            if pixel_values is None:
+                raise ValueError("mask_type='motion' needs the clips' pixel_values.")
+            return motion_masking(pixel_values, config.token_grid, num_visible, config.motion_mask_floor)
         return frame_masking(batch_size, config.token_grid, num_visible // (height * width), device)
 
     @torch.no_grad()
@@ -857,7 +937,7 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
         check_pixel_values(pixel_values, self.config)
         tokens = self.adamae.embeddings.patch_embeddings(pixel_values)  # (B, N, D)
         token_log_probs, bool_masked_pos, visible_indices, masked_indices, bool_decoded_pos = self.forward_masking(
-            tokens, bool_masked_pos
+            tokens, bool_masked_pos, pixel_values
         )
         encoder_outputs = self.forward_encoder(tokens, visible_indices, output_attentions, output_hidden_states)
         logits = self.forward_decoder(encoder_outputs.last_hidden_state, visible_indices, masked_indices)
@@ -878,7 +958,8 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     def forward_masking(
-        self, tokens: torch.Tensor, bool_masked_pos: torch.BoolTensor | None = None
+        self, tokens: torch.Tensor, bool_masked_pos: torch.BoolTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.BoolTensor, torch.Tensor, torch.Tensor, torch.BoolTensor | None]:
         """
         Stage 1: the sampler's distribution, the mask and the tokens each part of the model sees.
@@ -887,6 +968,8 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
             tokens (`torch.FloatTensor` of shape `(B, N, hidden_size)`): the tokenizer output.
             bool_masked_pos (`torch.BoolTensor` of shape `(B, N)`, *optional*): a given mask (True = masked, the same
                 count per row); without it one is drawn according to `config.mask_type`.
+            pixel_values (`torch.FloatTensor` of shape `(B, T, C, H, W)`, *optional*): the clips, needed to draw a
+                motion mask.
         Returns:
             `(token_log_probs, bool_masked_pos, visible_indices, masked_indices, bool_decoded_pos)`: the sampler's
             `(B, N)` float32 log-probabilities (`None` without a sampler), the `(B, N)` mask, the `(B, N_v)` visible
@@ -905,7 +988,7 @@ class AdaMAEForPreTraining(AdaMAEPreTrainedModel):
 
         if bool_masked_pos is None:
             log_probs_for_draw = None if token_log_probs is None else token_log_probs.detach()
-            bool_masked_pos = self.sample_mask(batch_size, log_probs_for_draw, device=tokens.device)
+            bool_masked_pos = self.sample_mask(batch_size, log_probs_for_draw, tokens.device, pixel_values)
             num_visible = config.num_visible_tokens
         else:
             num_visible = validate_bool_masked_pos(bool_masked_pos, config.num_tokens)
@@ -1096,6 +1179,8 @@ __all__ = [
     "adaptive_masking",
     "decoder_masking",
     "frame_masking",
+    "motion_energy",
+    "motion_masking",
     "random_masking",
     "tube_masking",
     "encoder_has_final_layernorm",

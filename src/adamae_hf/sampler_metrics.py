@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .configuration_adamae import AdaMAEConfig
-from .modeling_adamae import mask_to_indices, patchify_targets, random_masking
+from .modeling_adamae import mask_to_indices, motion_energy, patchify_targets, random_masking
 
 
 __all__ = [
@@ -114,37 +114,6 @@ def object_mass_ratio(
     mass = (probabilities * on_object).sum(1) / probabilities.sum(1)
     share = on_object.double().mean(1)
     return (mass / share).float()  # 0 / 0 = NaN where there is no object token
-
-
-def motion_energy(pixel_values: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
-    """Mean absolute frame difference inside each token's tubelet.
-
-    Args:
-        pixel_values (`torch.Tensor` of shape `(B, T, C, H, W)`), in any consistent units.
-
-    Returns:
-        `torch.Tensor` of shape `(B, T / tubelet_size, H / patch_size, W / patch_size)`, in the units of
-        `pixel_values`. With `tubelet_size == 1` each frame is compared with the previous one (the first with the
-        second).
-    """
-    if pixel_values.dim() != 5:
-        raise ValueError(f"pixel_values must be (B, T, C, H, W), got shape {tuple(pixel_values.shape)}")
-    batch, time, _, height, width = pixel_values.shape
-    if time < 2:
-        raise ValueError("motion energy needs at least 2 frames")
-    _check_grid("T", time, tubelet_size, "tubelet_size")
-    _check_grid("H", height, patch_size, "patch_size")
-    _check_grid("W", width, patch_size, "patch_size")
-    frames = pixel_values.float()
-    difference = (frames[:, 1:] - frames[:, :-1]).abs().mean(2)  # (B, T - 1, H, W): frame t+1 against frame t
-    if tubelet_size == 1:
-        per_frame = torch.cat((difference[:, :1], difference), dim=1)  # (B, T, H, W)
-        return F.avg_pool3d(per_frame[:, None], (1, patch_size, patch_size))[:, 0]
-    slices = time // tubelet_size
-    # differences whose two frames lie in the same tubelet: t -> t+1 with t % tubelet_size < tubelet_size - 1
-    padded = torch.cat((difference, difference[:, :1]), dim=1).view(batch, slices, tubelet_size, height, width)
-    inside = padded[:, :, : tubelet_size - 1]  # the last difference of each slice crosses into the next tubelet
-    return F.avg_pool3d(inside.mean(2)[:, None], (1, patch_size, patch_size))[:, 0]
 
 
 def _average_ranks(values: torch.Tensor) -> torch.Tensor:
