@@ -59,7 +59,7 @@ def test_finetuning_use_cpu_bf16_runs_fp32_with_a_line(no_bf16_cpu, data_synthet
         captured["mixed_precision"] = self.accelerator.mixed_precision
 
     monkeypatch.setattr(test_output_dirs.run_finetuning.VideoClassificationTrainer, "__init__", record)
-    argv = ["--train_dir", str(data_synthetic_dir), "--output_dir", str(tmp_path / "out"), "--use_cpu", "--bf16",
+    argv = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--output_dir", str(tmp_path / "out"), "--use_cpu", "--bf16",
             *test_output_dirs.FINETUNE_ARGS]  # fmt: skip
     with caplog.at_level(logging.WARNING):
         test_output_dirs.run_finetuning.main(argv)
