@@ -303,6 +303,10 @@ INVALID_VALUES = {
     "mask_type": _not_one_of(("adaptive", "tube", "random", "frame")),
     "sampler_type": _not_one_of(("mha", "mlp")),
     "mask_ratio": _outside_0_1(),
+    "motion_mask_floor": st.one_of(
+        st.floats(max_value=0, allow_nan=False), st.floats(min_value=1, exclude_min=True), st.just(float("nan")),
+        st.text(max_size=3), st.none(), st.just(True),
+    ),  # fmt: skip
     **{
         field: _outside_unit_interval_right_open()
         for field in (
