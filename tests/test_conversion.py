@@ -295,9 +295,10 @@ def test_cli_converts_saves_and_loads_by_short_name(tmp_path, monkeypatch, pixel
     assert type(encoder).__name__ == "AdaMAEModel" and encoder.layernorm is not None  # the encoder's final norm
     processor = AutoImageProcessor.from_pretrained("adamae-base-ssv2")
     assert processor.crop_size["height"] == IMAGE
-    # the video processor samples as the released SSv2 scripts do: the checkpoint's frames at stride 2
+    # the video processor samples as the released SSv2 scripts do: the checkpoint's frames at stride 2, resized as the
+    # released test resize (OpenCV's bilinear, no smoothing)
     video_processor = json.loads((tmp_path / "adamae-base-ssv2" / "video_preprocessor_config.json").read_text())
-    assert (video_processor["num_frames"], video_processor["sampling_rate"]) == (4, 2)
+    assert (video_processor["num_frames"], video_processor["sampling_rate"], video_processor["antialias"]) == (4, 2, False)
 
 
 def test_heads_are_assumed_only_for_released_widths_and_reported(caplog):

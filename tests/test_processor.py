@@ -6,6 +6,7 @@ config reloads; bad options and bad videos fail clearly."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from adamae_hf.data import (
     VideoReadError,
     build_video_processor,
     read_video_clips,
+    sample_clip_indices,
     save_processor,
 )
 from adamae_hf.presets import preset_config
@@ -153,6 +155,12 @@ def test_processor_is_the_evaluation_preprocessing(hard_videos):
     assert views.shape == (2, 6, 8, 3, 32, 32)
     clips = read_video_clips(str(video), 8, 3, 2, "eval")
     torch.testing.assert_close(views[1], EvalTransform(32, num_crops=3, resize_size=40)(clips), rtol=0, atol=0)
+    # the released test resize (no smoothing), per call: EvalTransform's, not the smoothed one (a 3x shrink)
+    frames = torch.randint(0, 256, (24, 120, 150, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    unsmoothed = processor(frames, antialias=False)["pixel_values"]
+    clip = frames[torch.from_numpy(sample_clip_indices(24, 8, 3, 1, "eval"))][0]
+    torch.testing.assert_close(unsmoothed, EvalTransform(32, resize_size=40, antialias=False)(clip)[None], rtol=0, atol=0)
+    assert (unsmoothed - processor(frames)["pixel_values"]).abs().max() > 0.5
     assert processor(all_frames, do_sample_frames=False)["pixel_values"].shape == (1, 50, 3, 32, 32)
 
 
@@ -167,6 +175,13 @@ def test_config_round_trip_and_auto_class(tmp_path):
     assert AdaMAEVideoProcessor.from_pretrained(tmp_path, sampling_rate=5).sampling_rate == 5  # an override
     AdaMAEConfig(**TINY).save_pretrained(tmp_path)
     assert isinstance(AutoVideoProcessor.from_pretrained(tmp_path), AdaMAEVideoProcessor)
+    # the released test resize is saved and reloaded; a config written without the option reads as antialiased
+    save_processor(tmp_path, 32, num_frames=8, sampling_rate=3, antialias=False)
+    assert AdaMAEVideoProcessor.from_pretrained(tmp_path).antialias is False
+    config = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
+    del config["antialias"]
+    (tmp_path / "video_preprocessor_config.json").write_text(json.dumps(config))
+    assert AdaMAEVideoProcessor.from_pretrained(tmp_path).antialias is True
 
 
 def test_auto_video_processor_with_torchvision(tmp_path):
@@ -185,6 +200,7 @@ def test_auto_video_processor_with_torchvision(tmp_path):
         (dict(crop_size={"height": 32, "width": 16}), "crop_size must be a square"),
         (dict(size={"shortest_edge": 16}, crop_size={"height": 32, "width": 32}), "at least the crop size 32"),
         (dict(image_std=[0.2, 0.2]), "image_std must have 3 values"),
+        (dict(antialias="no"), "antialias must be True or False"),
         (dict(frames_per_clip=8), r"unknown options \['frames_per_clip'\]"),
     ],
 )
@@ -220,7 +236,8 @@ def test_training_scripts_save_the_video_processor(script, cache_dir, data_synth
         "--model_name_or_path", str(pretrained_dir), "--train_dir", str(data_synthetic_dir), "--output_dir",
         str(tmp_path / "finetune"), "--do_train", "--max_steps", "1", "--sampling_rate", "2", "--report_to", "none",
         "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0", "--save_strategy", "no",
-        "--no_rand_augment",
+        "--no_rand_augment", "--test_resize_antialias", "false",
     ])  # fmt: skip
     processor = AdaMAEVideoProcessor.from_pretrained(tmp_path / "finetune")
     assert (processor.num_frames, processor.sampling_rate, processor.crop_size["height"]) == (16, 2, 32)
+    assert processor.antialias is False  # the run's test resize

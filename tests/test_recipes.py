@@ -184,6 +184,7 @@ RELEASED_FINETUNING = {
     "warmup_epochs": 5.0, "released_lr_schedule": True, "weight_decay": 0.05, "adam_beta1": 0.9,
     "adam_beta2": 0.999, "adam_epsilon": 1e-8, "max_grad_norm": 0.0, "dataloader_drop_last": True, "seed": 0,
     "view_average": "logits", "num_sample": 1,
+    "released_crop": True, "test_resize_antialias": False,  # video_transforms.py random_resized_crop, resize_clip
 }  # fmt: skip
 RELEASED_FINETUNING_BY_DATASET = {
     # ft-ssv2.sh (kinetics/ folder, --data_set SSV2) and ft-k400.sh (ssv2/ folder, --data_set Kinetics-400)
@@ -251,7 +252,8 @@ def test_the_demo_recipe_is_the_quick_start(capsys):
                 "learning_rate": 5e-4, "layer_decay": 1.0, "drop_path_rate": 0.0, "rand_augment": False,
                 "min_crop_scale": 0.8, "mixup_prob": 0.0, "random_erasing": 0.0, "sampling_rate": 2,
                 "test_num_clips": 1, "horizontal_flip": False, "released_lr_schedule": False,
-                "temporal_sampling": "stride", "view_average": "probabilities"}  # fmt: skip
+                "temporal_sampling": "stride", "view_average": "probabilities", "released_crop": False,
+                "test_resize_antialias": True}  # fmt: skip
     assert {k: fine["arguments"][k] for k in expected} == expected
 
 
@@ -323,5 +325,6 @@ def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
         "--do_train", "--do_eval", "--log_level", "debug",
     ])  # fmt: skip
     assert "eval_top1" in results and results["train_loss"] == results["train_loss"]  # finite
+    assert json.loads((tmp_path / "fine" / "video_preprocessor_config.json").read_text())["antialias"] is False
     expected = {"adamae-ssv2": "'segments'", "adamae-k400": "'videomae'"}[recipe]
     assert f"from the recipe: temporal_sampling = {expected}" in caplog.text

@@ -1,10 +1,12 @@
 """The data side and schedule of the released recipes, against values computed here from the released code's
-formulas (wgcban/adamae `transforms.py` GroupMultiScaleCrop, `ssv2.py` SSVideoClsDataset.loadvideo_decord,
-`msc/utils.py` cosine_scheduler); the released code itself is not imported."""
+formulas (wgcban/adamae `transforms.py` GroupMultiScaleCrop, `video_transforms.py` random_resized_crop and
+`functional.py` resize_clip (OpenCV's bilinear), `ssv2.py` SSVideoClsDataset.loadvideo_decord, `msc/utils.py`
+cosine_scheduler); the released code itself is not imported."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 
 import numpy as np
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 
 from adamae_hf.data.multiscale_crop import MultiScaleCrop, MultiScaleCropTransform
 from adamae_hf.data.temporal_sampling import released_clip_indices, segment_indices, videomae_clip_indices
+from adamae_hf.data.transforms import EvalTransform, FinetuningTransform, sample_resized_crop_boxes
 from adamae_hf.lr_schedule import get_released_cosine_schedule
 
 
@@ -107,6 +110,130 @@ def test_multiscale_crop_transform_normalises_uint8_clips():
     assert out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
     expected = (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
     torch.testing.assert_close(out[0, :, 0, 0], expected)
+
+
+# ------------------------------------------------------------------------------------------ fine-tuning crop
+def released_crop_box(height, width, rng, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """video_transforms.py _get_param_spatial_crop (10 tries, log-uniform ratio), as (x0, y0, w, h) in pixels."""
+    for _ in range(10):
+        target_area = rng.uniform(*scale) * height * width
+        aspect_ratio = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            return rng.randint(0, width - w), rng.randint(0, height - h), w, h
+    in_ratio = width / height  # fallback: a centre crop of the nearest allowed ratio
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:
+        w, h = width, height
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def crop_boxes(height, width, n, centred_fallback=True, seed=0):
+    """sample_resized_crop_boxes in pixels, (n, 4) (x0, y0, w, h)."""
+    boxes = sample_resized_crop_boxes(torch.tensor([[height, width]]).expand(n, 2), (0.08, 1.0), (3 / 4, 4 / 3),
+                                      torch.Generator().manual_seed(seed), centred_fallback=centred_fallback)  # fmt: skip
+    return (boxes * torch.tensor([width, height, width, height])).round().double().numpy()  # whole pixels
+
+
+@pytest.mark.parametrize("size", [(240, 320), (60, 400), (400, 60)])
+def test_released_crop_boxes_follow_the_released_formula(size):
+    """The boxes' scale, log ratio and corner have the released distribution: on a 320 x 240 frame, and on frames too
+    wide (too tall) for the ratios, where all 10 tries fail in about 40 % of draws and the box is the centre crop."""
+    from test_data_augmentation import KS_LIMIT, N, ks_statistic
+
+    height, width = size
+    rng = random.Random(0)
+    released = np.array([released_crop_box(height, width, rng) for _ in range(N)], dtype=np.float64)
+    ours, kornias = crop_boxes(height, width, N), crop_boxes(height, width, N, centred_fallback=False)
+
+    def features(boxes):  # scale, log ratio, and the corner as a fraction of its range
+        x0, y0, w, h = boxes.T
+        return [w * h / (height * width), np.log(w / h), x0 / np.maximum(width - w, 1), y0 / np.maximum(height - h, 1)]
+
+    for name, a, b in zip(("scale", "log ratio", "x0", "y0"), features(ours), features(released)):
+        assert ks_statistic(a, b) < KS_LIMIT, name
+    fallback = {(240, 320): None, (60, 400): (160, 0, 80, 60), (400, 60): (0, 160, 60, 80)}[size]
+    if fallback is not None:
+        share = (released == fallback).all(1).mean()
+        assert 0.3 < share < 0.5 and abs((ours == fallback).all(1).mean() - share) < 0.02
+        # kornia places the fallback box anywhere: the corner's distribution differs, so the test above can fail
+        assert max(ks_statistic(a, b) for a, b in zip(features(kornias)[2:], features(released)[2:])) > 0.1
+
+
+def test_released_crop_fallback_is_the_centre_crop():
+    """A frame on which no try can fit (4 px high: every drawn area is taller): every box is the centred crop of
+    the largest allowed ratio, round(4 x 4/3) = 5 px wide, at (400 - 5) // 2 = 197; likewise for a tall frame."""
+    assert (crop_boxes(4, 400, 1000) == [197, 0, 5, 4]).all()
+    assert (crop_boxes(400, 4, 1000) == [0, 197, 4, 5]).all()
+    rng = random.Random(0)
+    assert released_crop_box(4, 400, rng) == (197, 0, 5, 4) and released_crop_box(400, 4, rng) == (0, 197, 4, 5)
+
+
+def test_released_crop_resizes_each_clips_box_without_antialiasing():
+    """FinetuningTransform(released_crop=True): the box and flip drawn from torch's global generator, each clip's box
+    resized as the released random_resized_crop does (F.interpolate, bilinear, align_corners=False, no antialias),
+    boxes smaller (upscaled) and larger (downscaled) than the output alike, then flipped."""
+    clips = torch.rand(6, 2, 3, 40, 70, generator=torch.Generator().manual_seed(0))  # (K, T, C, H, W) in [0, 1]
+    transform = FinetuningTransform(24, rand_augment=False, random_erasing=0.0, released_crop=True,
+                                    mean=(0, 0, 0), std=(1, 1, 1))  # fmt: skip
+    torch.manual_seed(5)
+    out = transform.augment(clips.clone())
+    torch.manual_seed(5)
+    boxes = sample_resized_crop_boxes(torch.tensor([[40, 70]]).expand(6, 2), (0.08, 1.0), (3 / 4, 4 / 3),
+                                      centred_fallback=True)  # fmt: skip
+    flips = torch.rand(6) < 0.5
+    boxes = (boxes * torch.tensor([70, 40, 70, 40])).round().long().tolist()
+    assert {w < 24 for _, _, w, _ in boxes} == {True, False} and set(flips.tolist()) == {True, False}
+    for clip, result, (x0, y0, w, h), flip in zip(clips, out, boxes, flips):
+        expected = F.interpolate(clip[..., y0:y0 + h, x0:x0 + w], size=(24, 24), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(result, expected.flip(-1) if flip else expected, atol=1e-4, rtol=0)
+    assert out.shape == (6, 2, 3, 24, 24)
+
+
+# ------------------------------------------------------------------------------------------ test resize
+def opencv_linear(frame: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
+    """cv2.resize(INTER_LINEAR) of a (H, W) float frame, from OpenCV's resize.cpp: source position
+    (d + 0.5) * in / out - 0.5, its floor and fraction, clamped to the first / last pixel; weights 1 - f and f."""
+
+    def axis(n_in, n_out):
+        f = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        s = np.floor(f).astype(int)
+        f = f - s
+        f, s = np.where(s < 0, 0.0, f), np.maximum(s, 0)
+        f, s = np.where(s >= n_in - 1, 0.0, f), np.minimum(s, n_in - 1)
+        return s, np.minimum(s + 1, n_in - 1), f
+
+    y0, y1, fy = axis(frame.shape[0], out_height)
+    x0, x1, fx = axis(frame.shape[1], out_width)
+    rows = frame[y0] * (1 - fy)[:, None] + frame[y1] * fy[:, None]
+    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+
+
+@pytest.mark.parametrize("size,resized", [((45, 80), (16, 28)), ((81, 50), (25, 16)), ((64, 64), (16, 16))])
+def test_released_test_resize_is_opencv_bilinear(size, resized):
+    """EvalTransform(antialias=False) resizes the short side as the released resize_clip (cv2.INTER_LINEAR; the long
+    side int(16 x long / short)); kornia's antialiased resize (the default) is far from it on fine detail."""
+    height, width = size
+    frames = torch.rand(2, height, width, 3, generator=torch.Generator().manual_seed(0))  # (T, H, W, C)
+    frames[:, ::2, ::2] = 1.0  # fine detail, which a 3-5x shrink aliases without smoothing
+    released = EvalTransform(16, num_crops=3, mean=(0, 0, 0), std=(1, 1, 1), antialias=False)
+    resized_frames = released.resize(frames.permute(0, 3, 1, 2))
+    assert tuple(resized_frames.shape[-2:]) == resized
+    for t in range(2):
+        for c in range(3):
+            expected = torch.from_numpy(opencv_linear(frames[t, :, :, c].double().numpy(), *resized)).float()
+            torch.testing.assert_close(resized_frames[t, c], expected, atol=1e-5, rtol=0)
+    views = released(frames)  # the three crops along the long side: start, centre, end
+    long = max(resized)
+    for view, start in zip(views, (0, (long - 16) // 2, long - 16)):
+        window = resized_frames[..., start:start + 16, :] if height > width else resized_frames[..., start:start + 16]
+        torch.testing.assert_close(view, window, atol=1e-6, rtol=0)
+    smoothed = EvalTransform(16, num_crops=3, mean=(0, 0, 0), std=(1, 1, 1))(frames)
+    assert (smoothed - views).abs().max() > 0.1
 
 
 # ------------------------------------------------------------------------------------------ segment sampling

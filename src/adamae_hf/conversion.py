@@ -552,7 +552,8 @@ def convert_original_checkpoint(
     """
     Load a released checkpoint, convert it, verify it, and save model (safetensors), config, processor config,
     modeling code (`auto_map`) and, if `model_card` names a paper variant (see `adamae_hf.hub.PAPER_VARIANTS`), its
-    card as `README.md` into `pytorch_dump_folder_path`. The saved folder is reloaded and must give the same
+    card as `README.md` (and a video processor with the released stride and test resize) into
+    `pytorch_dump_folder_path`. The saved folder is reloaded and must give the same
     outputs. `config_kwargs` go to [`infer_config`].
     """
     import adamae_hf  # noqa: F401  (registers the Auto classes so that save_pretrained writes code + auto_map)
@@ -567,9 +568,10 @@ def convert_original_checkpoint(
         from .hub import DATASETS, PAPER_VARIANTS, render_model_card
 
         variant = PAPER_VARIANTS[model_card]
-        # the stride of the dataset the model was last trained on (SSv2 2, Kinetics-400 4: the released scripts)
+        # the stride of the dataset the model was last trained on (SSv2 2, Kinetics-400 4: the released scripts), and
+        # the released test resize (OpenCV's bilinear, no smoothing)
         stride = DATASETS[variant.finetuning or variant.pretraining].temporal_stride
-        save_processor(folder, config.image_size, config.num_frames, stride)
+        save_processor(folder, config.image_size, config.num_frames, stride, antialias=False)
         render_model_card(model_card).save(folder / "README.md")
     else:
         save_processor(folder, config.image_size, config.num_frames)

@@ -56,9 +56,9 @@ _SYNTHETIC_PRETRAINING: dict[str, Any] = dict(
 _RELEASED_FINETUNING: dict[str, Any] = dict(
     model_preset="base", drop_path_rate=0.1, layer_decay=0.75,  # vit_base_patch16_224, mean pooling
     rand_augment=True, rand_augment_num_ops=4, rand_augment_magnitude=7.0, rand_augment_magnitude_std=0.5,
-    min_crop_scale=0.08, random_erasing=0.25, random_erasing_fill="pixel",
+    min_crop_scale=0.08, released_crop=True, random_erasing=0.25, random_erasing_fill="pixel",
     mixup=0.8, cutmix=1.0, mixup_prob=1.0, mixup_switch_prob=0.5, label_smoothing_factor=0.1,
-    test_num_crops=3, view_average="logits",
+    test_num_crops=3, test_resize_antialias=False, view_average="logits",
     per_device_train_batch_size=8, gradient_accumulation_steps=1,  # x 64 GPUs = 512 clips per step
     base_min_learning_rate=1e-6, warmup_epochs=5.0, released_lr_schedule=True,
     weight_decay=0.05, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=0.0,

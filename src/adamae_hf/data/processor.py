@@ -35,6 +35,7 @@ class AdaMAEVideoProcessorKwargs(TypedDict, total=False):
     crop_size: dict[str, int]
     image_mean: list[float]
     image_std: list[float]
+    antialias: bool
     do_sample_frames: bool
     return_tensors: str | None
 
@@ -50,9 +51,10 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
     2. the evaluation's frame selection: `num_clips` clips of `num_frames` frames at stride `sampling_rate`, their
        starts evenly spaced over the video (one clip: centred), indices past the end clamped to the last frame
        ([`~adamae_hf.data.sample_clip_indices`], `mode="eval"`; VideoMAE's test protocol);
-    3. [`~adamae_hf.data.EvalTransform`]: the short side resized to `size["shortest_edge"]` (bilinear, antialiased,
-       kornia), `num_crops` square crops of `crop_size` (1: centred; 3: start, centre and end of the long side),
-       scaled to [0, 1] and normalised with `image_mean` / `image_std` (ImageNet by default).
+    3. [`~adamae_hf.data.EvalTransform`]: the short side resized to `size["shortest_edge"]` (bilinear; antialiased
+       with kornia's smoothing, or with `antialias=False` the released test resize, OpenCV's `INTER_LINEAR`),
+       `num_crops` square crops of `crop_size` (1: centred; 3: start, centre and end of the long side), scaled to
+       [0, 1] and normalised with `image_mean` / `image_std` (ImageNet by default).
 
     Saved as `video_preprocessor_config.json` by `save_pretrained`; reloaded with `from_pretrained` (keyword
     arguments override the saved options, e.g. `sampling_rate=2`), or with `AutoVideoProcessor.from_pretrained` once
@@ -71,6 +73,9 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
         size: `{"shortest_edge": int}`, the short side after resizing (at least the crop size).
         crop_size: `{"height": S, "width": S}`, square (`config.image_size`).
         image_mean / image_std: per-channel statistics of the normalisation (3 values each).
+        antialias: smooth before shrinking (`True`), or not, as the released evaluation (`False`; what
+            `run_finetuning.py --test_resize_antialias false` evaluated with, which the `adamae-*` recipes set, and
+            what a converted released checkpoint gets). A config saved without it reads as `True`.
         do_sample_frames: `True`: select frames as above. `False`: decoded clips are used as given (all their
             frames); video files cannot be read without sampling.
 
@@ -101,6 +106,7 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
         crop_size: dict[str, int] | None = None,
         image_mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
         image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
+        antialias: bool = True,
         do_sample_frames: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -115,7 +121,7 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
         options = dict(
             num_frames=num_frames, sampling_rate=sampling_rate, num_clips=num_clips, num_crops=num_crops, size=size,
             crop_size=crop_size, image_mean=[float(m) for m in image_mean], image_std=[float(s) for s in image_std],
-            do_sample_frames=bool(do_sample_frames),
+            antialias=antialias, do_sample_frames=bool(do_sample_frames),
         )  # fmt: skip
         self._check(options)
         for key, value in options.items():
@@ -145,6 +151,8 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
                 raise ValueError(f"{name} must have 3 values (R, G, B), got {options[name]!r}")
         if min(options["image_std"]) <= 0:
             raise ValueError(f"image_std must be positive, got {options['image_std']!r}")
+        if not isinstance(options["antialias"], bool):
+            raise ValueError(f"antialias must be True or False, got {options['antialias']!r}")
 
     def preprocess(self, videos, **kwargs: Any) -> BatchFeature:  # noqa: D417  (documented on the class)
         """See the class docstring; keyword arguments override the processor's options for this call."""
@@ -154,7 +162,7 @@ class AdaMAEVideoProcessor(VideoProcessorMixin):
         self._check(options)
         transform = EvalTransform(
             options["crop_size"]["height"], num_crops=options["num_crops"], resize_size=options["size"]["shortest_edge"],
-            mean=options["image_mean"], std=options["image_std"],
+            mean=options["image_mean"], std=options["image_std"], antialias=options["antialias"],
         )  # fmt: skip
         batch = [self._views(video, transform, options) for video in self._as_list(videos)]
         pixel_values = torch.stack(batch)  # (B, V, T, C, S, S)
@@ -219,12 +227,16 @@ def register_video_processor() -> None:
 
 
 def build_video_processor(
-    image_size: int, num_frames: int = 16, sampling_rate: int = DEFAULT_SAMPLING_RATE, resize_size: int | None = None
+    image_size: int,
+    num_frames: int = 16,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    resize_size: int | None = None,
+    antialias: bool = True,
 ) -> AdaMAEVideoProcessor:
     """An [`AdaMAEVideoProcessor`] for a model of `image_size` and `num_frames`, one centred clip x one centre crop."""
     return AdaMAEVideoProcessor(
         num_frames=num_frames, sampling_rate=sampling_rate, size={"shortest_edge": resize_size or image_size},
-        crop_size={"height": image_size, "width": image_size},
+        crop_size={"height": image_size, "width": image_size}, antialias=antialias,
     )  # fmt: skip
 
 
@@ -266,11 +278,13 @@ def save_processor(
     image_size: int,
     num_frames: int = 16,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    antialias: bool = True,
 ) -> None:
     """Write a checkpoint's processors into `save_directory`: `video_preprocessor_config.json`
-    ([`build_video_processor`]: the evaluation's reading, frame selection at `sampling_rate`, resize, centre crop and
-    ImageNet normalisation, for `AdaMAEVideoProcessor` / `AutoVideoProcessor` and the `video-classification`
-    pipeline) and `preprocessor_config.json` ([`build_processor`]`(image_size)`, for `AutoImageProcessor` and older
-    readers)."""
-    build_video_processor(image_size, num_frames, sampling_rate).save_pretrained(save_directory)
+    ([`build_video_processor`]: the evaluation's reading, frame selection at `sampling_rate`, resize (`antialias`),
+    centre crop and ImageNet normalisation, for `AdaMAEVideoProcessor` / `AutoVideoProcessor` and the
+    `video-classification` pipeline) and `preprocessor_config.json` ([`build_processor`]`(image_size)`, for
+    `AutoImageProcessor` and older readers, whose resize always smooths: transformers' image processors have no
+    such option)."""
+    build_video_processor(image_size, num_frames, sampling_rate, antialias=antialias).save_pretrained(save_directory)
     build_processor(image_size=image_size).save_pretrained(save_directory)

@@ -31,6 +31,11 @@ def _to_clips(video: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return clips, single
 
 
+def _check_scale_ratio(scale: tuple[float, float], ratio: tuple[float, float]) -> None:
+    if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+
+
 class _ClipTransform:
     """Shared scaling / normalisation; subclasses implement ``augment`` on (K, T, C, H, W) in [0, 1]."""
 
@@ -69,8 +74,7 @@ class PretrainingTransform(_ClipTransform):
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
     ) -> None:
         super().__init__(mean, std)
-        if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+        _check_scale_ratio(scale, ratio)
         self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
         self.horizontal_flip = horizontal_flip
 
@@ -141,10 +145,15 @@ class ClipRandAugment:
 class FinetuningTransform(_ClipTransform):
     """Fine-tuning augmentation (VideoMAE's recipe), one draw per clip:
 
-    RandAugment (``rand-m9-n2-mstd0.5``), random resized crop (``scale``), optional horizontal flip,
+    RandAugment (``rand-m9-n2-mstd0.5``), random resized crop (``scale``, ``ratio``), optional horizontal flip,
     normalisation, then random erasing with probability ``random_erasing`` (the erased box is filled with 0,
     i.e. the mean colour, or with ``random_erasing_fill="pixel"`` as released: per-pixel normal noise,
     :class:`~adamae_hf.data.random_erasing.ClipRandomErasing`). Output ``(…, T, C, image_size, image_size)``.
+
+    The crop is kornia's ``RandomResizedCrop``, or with ``released_crop`` the released one (wgcban/adamae
+    ``video_transforms.py`` ``random_resized_crop``): the same 10 tries, but a frame on which none fits is cropped
+    at its centre, not at a random position (:func:`sample_resized_crop_boxes` with ``centred_fallback``, from torch's
+    global generator), then resized bilinearly without antialiasing (:func:`resized_crop`), batched over the clips.
     """
 
     def __init__(
@@ -161,9 +170,12 @@ class FinetuningTransform(_ClipTransform):
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
+        released_crop: bool = False,
     ) -> None:
         super().__init__(mean, std)
-        self.image_size = image_size
+        _check_scale_ratio(scale, ratio)
+        self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
+        self.horizontal_flip, self.released_crop = horizontal_flip, released_crop
         self.rand_augment = (
             ClipRandAugment(rand_augment_num_ops, rand_augment_magnitude, rand_augment_magnitude_std)
             if rand_augment
@@ -172,7 +184,7 @@ class FinetuningTransform(_ClipTransform):
         ops = [K.RandomResizedCrop((image_size, image_size), scale=scale, ratio=ratio, align_corners=False)]
         if horizontal_flip:
             ops.append(K.RandomHorizontalFlip())
-        self.spatial = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
+        self.spatial = None if released_crop else K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
         if random_erasing_fill not in ("zero", "pixel"):
             raise ValueError(f"random_erasing_fill must be 'zero' or 'pixel', got {random_erasing_fill!r}")
         self.erasing = (
@@ -181,9 +193,19 @@ class FinetuningTransform(_ClipTransform):
             else ClipRandomErasing(random_erasing)  # the released erasing (per-pixel noise)
         ) if random_erasing > 0 else None
 
+    def crop(self, clips: torch.Tensor) -> torch.Tensor:
+        """The random resized crop and flip of float clips ``(K, T, C, H, W)`` -> ``(K, T, C, S, S)``."""
+        if not self.released_crop:
+            return self.spatial(clips)
+        k, _, _, height, width = clips.shape
+        boxes = sample_resized_crop_boxes(torch.tensor([[height, width]]).expand(k, 2), self.scale, self.ratio,
+                                          centred_fallback=True)  # fmt: skip
+        flips = torch.rand(k) < 0.5 if self.horizontal_flip else None
+        return resized_crop(clips, (boxes * torch.tensor([width, height, width, height])).round(), self.image_size, flips)
+
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
         # crop first: RandAugment then runs on image_size frames (the crop's statistics are the same)
-        clips = self.spatial(clips)
+        clips = self.crop(clips)
         if self.rand_augment is not None:
             clips = torch.stack([self.rand_augment(clip) for clip in clips])
         clips = self.normalize(clips)
@@ -194,6 +216,12 @@ class EvalTransform(_ClipTransform):
     """Evaluation: resize the short side to ``resize_size`` (default ``image_size``), then a centre crop
     (``num_crops=1``) or 3 crops along the long side (``num_crops=3``: start, centre, end; VideoMAE's
     test protocol), normalisation.
+
+    The resize is bilinear. With ``antialias`` (the default) it is kornia's, Gaussian-smoothed before shrinking;
+    without, it is the released test resize (wgcban/adamae ``functional.py`` ``resize_clip``, OpenCV's
+    ``INTER_LINEAR``): half-pixel centres, no smoothing (``F.interpolate(mode="bilinear", align_corners=False)``), the
+    long side ``int(resize_size * long / short)``. The released frames are uint8 after OpenCV's resize (11-bit
+    fixed-point weights, rounded); ours stay float, within about half a grey level of them.
 
     Output ``(T, C, S, S)`` for one clip and one crop, else ``(K * num_crops, T, C, S, S)`` ordered clip-major
     (clip 0 crop 0, clip 0 crop 1, …).
@@ -206,19 +234,28 @@ class EvalTransform(_ClipTransform):
         resize_size: int | None = None,
         mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
+        antialias: bool = True,
     ) -> None:
         super().__init__(mean, std)
         if num_crops not in (1, 3):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
-        self.image_size, self.num_crops = image_size, num_crops
+        self.image_size, self.num_crops, self.antialias = image_size, num_crops, antialias
         self.resize_size = resize_size or image_size
         if self.resize_size < image_size:
             raise ValueError(f"resize_size ({self.resize_size}) must be >= image_size ({image_size})")
 
+    def resize(self, frames: torch.Tensor) -> torch.Tensor:
+        """Float frames ``(N, C, H, W)`` -> ``(N, C, h, w)``, the short side ``resize_size``."""
+        if self.antialias:
+            return resize(frames, self.resize_size, side="short", antialias=True).clamp_(0, 1)
+        height, width = frames.shape[-2:]
+        size = self.resize_size  # the released get_resize_sizes: the long side int(size * long / short)
+        shape = (size, size * width // height) if width >= height else (size * height // width, size)
+        return torch.nn.functional.interpolate(frames, size=shape, mode="bilinear", align_corners=False)
+
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
         k, t, c, h, w = clips.shape
-        frames = resize(clips.reshape(k * t, c, h, w), self.resize_size, side="short", antialias=True)
-        frames = frames.clamp_(0, 1).unflatten(0, (k, t))  # (K, T, C, h, w)
+        frames = self.resize(clips.reshape(k * t, c, h, w)).unflatten(0, (k, t))  # (K, T, C, h, w)
         h, w = frames.shape[-2:]
         size = self.image_size
         if self.num_crops == 1:
@@ -306,14 +343,19 @@ def sample_resized_crop_boxes(
     scale: tuple[float, float],
     ratio: tuple[float, float],
     generator: torch.Generator | None = None,
+    centred_fallback: bool = False,
 ) -> torch.Tensor:
     """Random resized crop boxes, one per row of ``source_size`` ``(B, 2)`` (height, width in pixels), drawn as
     kornia's ``RandomResizedCrop`` draws them for an image of that size (torchvision's ``get_params``): 10 candidates
     of area ``U(scale)`` x H x W and aspect ratio (width / height) ``exp(U(log ratio))``, rounded to pixels; the first
-    that fits, else the largest crop of the nearest allowed ratio; the top-left corner uniform over the positions.
+    that fits, its top-left corner uniform over the positions; else (no candidate fits) the largest crop of the
+    nearest allowed ratio, placed at a uniform position as kornia places it, or with ``centred_fallback`` at the
+    centre (``((W - w) // 2, (H - h) // 2)``), as torchvision and the released code (wgcban/adamae
+    ``video_transforms.py`` ``_get_param_spatial_crop``) place it. The fallback matters on frames wider or narrower
+    than ``ratio`` allows, where every candidate of a large area fails.
 
     Returns ``(B, 4)`` float boxes ``(x0, y0, width, height)`` as fractions of the source's width and height, on
-    ``source_size``'s device. No host-device synchronisation."""
+    ``source_size``'s device. The same 22 uniform draws per box either way. No host-device synchronisation."""
     device = source_size.device
     size = source_size.to(torch.float32)
     height, width = size[:, :1], size[:, 1:]  # (B, 1)
@@ -338,7 +380,41 @@ def sample_resized_crop_boxes(
     w_out = torch.where(found.bool(), w_out, w_fallback).clamp(min=1).minimum(width)
     x0 = (draws[:, 20] * (width - w_out + 1)).floor().minimum(width - w_out)
     y0 = (draws[:, 21] * (height - h_out + 1)).floor().minimum(height - h_out)
+    if centred_fallback:
+        x0 = torch.where(found.bool(), x0, ((width - w_out) / 2).floor())
+        y0 = torch.where(found.bool(), y0, ((height - h_out) / 2).floor())
     return torch.stack([x0 / width, y0 / height, w_out / width, h_out / height], dim=1)
+
+
+def resized_crop(
+    clips: torch.Tensor, boxes: torch.Tensor, image_size: int, flips: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cut each clip's box from all of its frames and resize it to ``image_size`` x ``image_size`` bilinearly without
+    antialiasing: ``F.interpolate(clip[..., y0:y0 + h, x0:x0 + w], image_size, mode="bilinear",
+    align_corners=False)`` (half-pixel centres, the box's edge pixels repeated past its edge), as the released
+    ``video_transforms.py`` ``random_resized_crop`` resizes, for all clips in one ``grid_sample``; then a horizontal
+    flip of the clips where ``flips`` is true.
+
+    ``clips``: float ``(K, T, C, H, W)``; ``boxes``: ``(K, 4)`` ``(x0, y0, width, height)`` in whole pixels, inside
+    the frames; ``flips``: bool ``(K,)`` or ``None``. Returns float ``(K, T, C, image_size, image_size)``, equal to
+    the per-clip ``F.interpolate`` to float rounding (about 1e-5 of a pixel in the sample positions)."""
+    k, t, c, height, width = clips.shape
+    boxes = boxes.to(device=clips.device, dtype=torch.float32)
+    steps = torch.arange(image_size, device=clips.device, dtype=torch.float32) + 0.5  # output pixel centres
+
+    def positions(start: torch.Tensor, length: torch.Tensor, extent: int) -> torch.Tensor:
+        # F.interpolate's source position of each output pixel, clamped to the box, in grid_sample's [-1, 1]
+        inside = (steps * (length[:, None] / image_size) - 0.5).clamp(min=0).minimum(length[:, None] - 1)
+        return (2 * (start[:, None] + inside) + 1) / extent - 1
+
+    xs, ys = positions(boxes[:, 0], boxes[:, 2], width), positions(boxes[:, 1], boxes[:, 3], height)  # (K, S)
+    if flips is not None:
+        xs = torch.where(flips.to(clips.device)[:, None], xs.flip(1), xs)
+    grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)  # (K, S, S, 2)
+    out = torch.nn.functional.grid_sample(
+        clips.reshape(k, t * c, height, width), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return out.view(k, t, c, image_size, image_size)
 
 
 class PretrainingAugmentation(torch.nn.Module):
@@ -369,8 +445,7 @@ class PretrainingAugmentation(torch.nn.Module):
         super().__init__()
         if image_size < 1 or num_sample < 1:
             raise ValueError(f"image_size and num_sample must be >= 1, got {image_size} and {num_sample}")
-        if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"scale and ratio must be increasing positive pairs, got {scale} and {ratio}")
+        _check_scale_ratio(scale, ratio)
         self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
         self.horizontal_flip, self.num_sample = horizontal_flip, num_sample
         std_t = torch.tensor(std, dtype=torch.float32)
