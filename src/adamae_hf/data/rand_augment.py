@@ -19,12 +19,14 @@ augments the decoded full-size frames before the random resized crop:
 Here the operations run in torch on uint8 ``(T, C, H, W)`` frames (all frames of a clip at once) and follow PIL's
 C code (Pillow 12: ``ImageOps``, ``ImageEnhance``, ``libImaging/Geometry.c``, ``Filter.c``, ``Blend.c``,
 ``Convert.c``) including its integer rounding: every operation is bit-equal to PIL's on RGB frames
-(``tests/test_rand_augment.py`` compares each with Pillow). kornia's ``kornia.enhance`` ops work on floats and
-several are other operations than PIL's (``adjust_brightness`` adds instead of scaling, ``adjust_contrast`` scales
-without the mean, ``adjust_saturation`` works in HSV, ``equalize`` / ``sharpness`` round differently), and
-``grid_sample``'s bicubic kernel (a = -0.75) and soft borders are not PIL's (a = -1, clamped taps, a hard edge to
-the fill colour), so they are not used. The random draws come from torch (not Python's ``random`` / numpy as
-released): the same distributions, not the same streams.
+(``tests/test_rand_augment.py`` compares each with Pillow). kornia's ``kornia.enhance`` ops work on floats in
+[0, 1]; several are other operations than PIL's (``adjust_brightness`` adds instead of scaling, ``adjust_contrast``
+scales without the mean, ``adjust_saturation`` works in HSV) and the closest ones round differently
+(``sharpness``, ``adjust_contrast_with_mean_subtraction``, ``adjust_saturation_with_gray_subtraction``: off by one
+on a third to a half of the pixels); ``equalize`` gave PIL's values on the frames tried, but through floats,
+where the uint8 histogram below needs no conversion. ``grid_sample``'s bicubic kernel (a = -0.75) and soft borders are not PIL's (a = -1,
+clamped taps, a hard edge to the fill colour). So none is used. The random draws come from torch (not Python's
+``random`` / numpy as released): the same distributions, not the same streams.
 """
 
 from __future__ import annotations
