@@ -24,9 +24,9 @@ C code (Pillow 12: ``ImageOps``, ``ImageEnhance``, ``libImaging/Geometry.c``, ``
 scales without the mean, ``adjust_saturation`` works in HSV) and the closest ones round differently
 (``sharpness``, ``adjust_contrast_with_mean_subtraction``, ``adjust_saturation_with_gray_subtraction``: off by one
 on a third to a half of the pixels); ``equalize`` gave PIL's values on the frames tried, but through floats,
-where the uint8 histogram below needs no conversion. ``grid_sample``'s bicubic kernel (a = -0.75) and soft borders are not PIL's (a = -1,
-clamped taps, a hard edge to the fill colour). So none is used. The random draws come from torch (not Python's
-``random`` / numpy as released): the same distributions, not the same streams.
+where the uint8 histogram below needs no conversion. ``grid_sample``'s bicubic kernel (a = -0.75) and soft borders
+are not PIL's (a = -1, clamped taps, a hard edge to the fill colour). So none is used. The random draws come from
+torch (not Python's ``random`` / numpy as released): the same distributions, not the same streams.
 """
 
 from __future__ import annotations
@@ -139,9 +139,8 @@ def _blend(degenerate: torch.Tensor, frames: torch.Tensor, factor: float) -> tor
     """PIL's ``Image.blend(degenerate, frames, factor)`` (``ImageEnhance._Enhance.enhance``): in float32,
     ``degenerate + factor * (frames - degenerate)``, clipped to [0, 255] and truncated."""
     alpha = torch.tensor(factor, dtype=torch.float32, device=frames.device)
-    out = degenerate.to(torch.float32) + alpha * (frames.to(torch.int32) - degenerate.to(torch.int32)).to(
-        torch.float32
-    )
+    difference = (frames.to(torch.int32) - degenerate.to(torch.int32)).to(torch.float32)
+    out = degenerate.to(torch.float32) + alpha * difference
     return out.clamp_(0, 255).to(torch.uint8)  # the cast truncates, as PIL's (UINT8)
 
 
@@ -393,11 +392,7 @@ class VideoRandAugment:
             raise ValueError(f"prob must be in [0, 1], got {prob}")
         if len(fill) != 3 or not all(0 <= v <= 255 for v in fill):
             raise ValueError(f"fill must be 3 values in [0, 255], got {fill}")
-        self.num_ops, self.magnitude, self.magnitude_std = (
-            int(num_ops),
-            float(magnitude),
-            float(magnitude_std),
-        )
+        self.num_ops, self.magnitude, self.magnitude_std = int(num_ops), float(magnitude), float(magnitude_std)
         self.prob, self.fill = float(prob), tuple(int(v) for v in fill)
 
     @property
@@ -413,9 +408,7 @@ class VideoRandAugment:
         AutoContrast / Equalize / Invert). All draws from ``generator`` (default: torch's global generator)."""
         n = self.num_ops
         choices = torch.randint(len(RAND_INCREASING_TRANSFORMS), (n,), generator=generator).tolist()
-        applied = (
-            torch.rand(n, generator=generator) <= self.prob
-        ).tolist()  # released: skipped if random() > prob
+        applied = (torch.rand(n, generator=generator) <= self.prob).tolist()  # released: skipped if > prob
         noise = torch.randn(n, generator=generator, dtype=torch.float64).tolist()
         negate = (torch.rand(n, generator=generator) > 0.5).tolist()  # _randomly_negate: -v if random() > 0.5
         ops = []
