@@ -42,6 +42,7 @@ from adamae_hf.data import (
     FinetuningTransform,
     MixupCutmix,
     VideoClipDataset,
+    VideoRandAugment,
     collate_finetuning,
     load_video_source,
     save_processor,
@@ -152,7 +153,8 @@ class DataTrainingArguments:
                   "softmax of their mean logits (as released).", "choices": list(VIEW_AVERAGES)},
     )  # fmt: skip
     horizontal_flip: bool | None = T.shared_field("horizontal_flip", None, " (default: on; off on the synthetic data)")
-    rand_augment: bool = field(default=True, metadata={"help": "RandAugment, one draw per clip."})
+    rand_augment: bool = field(default=True, metadata={"help": "RandAugment as released (timm's rand-mM-nN-mstdS-inc1 "
+                               "with PIL's operations) on the full frames before the crop, one draw per clip."})
     rand_augment_num_ops: int = field(default=2, metadata={"help": "RandAugment: operations per clip (n)."})
     rand_augment_magnitude: float = field(default=9.0, metadata={"help": "RandAugment: magnitude, 0-10 (m)."})
     rand_augment_magnitude_std: float = field(default=0.5, metadata={"help": "RandAugment: magnitude spread (mstd)."})
@@ -534,6 +536,15 @@ def learning_rates(training_args, world_size: int) -> dict[str, float]:
             "min_learning_rate": training_args.base_min_learning_rate * total / 256}  # fmt: skip
 
 
+def rand_augment(data_args) -> VideoRandAugment:
+    """The RandAugment of `--rand_augment_*`; a bad value raises ValueError naming the flags."""
+    try:
+        return VideoRandAugment(data_args.rand_augment_num_ops, data_args.rand_augment_magnitude,
+                                data_args.rand_augment_magnitude_std)  # fmt: skip
+    except ValueError as error:
+        raise ValueError(f"--rand_augment_num_ops / --rand_augment_magnitude / --rand_augment_magnitude_std: {error}") from None
+
+
 def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
     """`--dry_run`: the resolved arguments, their sources, the learning rates for `WORLD_SIZE` processes (1 unless
     a launcher set it) and the model config (the checkpoint's config file, or the preset), as JSON on stdout; no
@@ -550,7 +561,8 @@ def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
         config = scratch_config(model_args).to_dict()
     config.update(drop_path_rate=model_args.drop_path_rate, use_mean_pooling=True)  # as build_model_for_finetuning
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    derived = {**learning_rates(training_args, world_size), "world_size": world_size}
+    derived = {**learning_rates(training_args, world_size), "world_size": world_size,
+               "rand_augment": rand_augment(data_args).config_str if data_args.rand_augment else None}  # fmt: skip
     arguments = {**vars(model_args), **vars(data_args), **training_args.to_dict(), **vars(recipe_args)}
     arguments.pop("sources", None)
     arguments["learning_rate"] = derived["learning_rate"]  # what the run trains at with WORLD_SIZE processes
@@ -583,6 +595,8 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     if data_args.num_sample < 1 or training_args.per_device_train_batch_size % data_args.num_sample:
         raise ValueError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
                          f"({training_args.per_device_train_batch_size}): each video read gives num_sample clips")  # fmt: skip
+    if data_args.rand_augment:
+        rand_augment(data_args)  # a bad value fails before any data or model work
     # the batch size counts clips: the DataLoader reads per_device_train_batch_size / num_sample videos per batch
     training_args.per_device_train_batch_size //= data_args.num_sample
     if model_args.from_scratch and model_args.model_name_or_path:

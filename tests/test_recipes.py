@@ -208,6 +208,14 @@ def test_finetuning_dry_run_prints_the_released_recipe(capsys, monkeypatch, reci
     base = RELEASED_FINETUNING_BY_DATASET[recipe]["base_learning_rate"]
     assert derived["learning_rate"] == pytest.approx(base * 512 / 256)  # 1e-3 (SSv2), 2e-3 (K400)
     assert derived["min_learning_rate"] == pytest.approx(1e-6 * 512 / 256)
+    assert derived["rand_augment"] == "rand-m7-n4-mstd0.5-inc1"  # finetune_class.py:90 (--aa)
+
+
+def test_a_bad_rand_augment_value_is_named_before_any_work(capsys):
+    with pytest.raises(ValueError, match="--rand_augment_magnitude.*magnitude must be in \\[0, 10\\], got 12"):
+        dry_run(capsys, "run_finetuning", ["--recipe", "adamae-ssv2", "--rand_augment_magnitude", "12"])
+    report = dry_run(capsys, "run_finetuning", ["--recipe", "synthetic-demo"])
+    assert report["arguments"]["rand_augment"] is False and report["derived"]["rand_augment"] is None
 
 
 def test_a_flag_wins_over_the_recipe_and_is_reported(capsys):

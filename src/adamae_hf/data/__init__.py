@@ -12,6 +12,7 @@ from .dataset import (
 )
 from .multiscale_crop import MultiScaleCrop, MultiScaleCropTransform
 from .processor import AdaMAEVideoProcessor, build_processor, build_video_processor, save_processor
+from .rand_augment import VideoRandAugment
 from .random_erasing import ClipRandomErasing
 from .sources import (
     VideoSample,
@@ -26,7 +27,6 @@ from .temporal_sampling import TEMPORAL_SAMPLINGS, segment_indices, videomae_cli
 from .transforms import (
     IMAGENET_DEFAULT_MEAN,
     IMAGENET_DEFAULT_STD,
-    ClipRandAugment,
     EvalTransform,
     FinetuningTransform,
     MixupCutmix,
@@ -50,7 +50,6 @@ __all__ = [
     "MOTIONS",
     "TEMPORAL_SAMPLINGS",
     "AdaMAEVideoProcessor",
-    "ClipRandAugment",
     "ClipRandomErasing",
     "EvalTransform",
     "FinetuningTransform",
@@ -65,6 +64,7 @@ __all__ = [
     "VideoReader",
     "VideoSample",
     "VideoSource",
+    "VideoRandAugment",
     "build_dataloader",
     "build_processor",
     "build_video_processor",

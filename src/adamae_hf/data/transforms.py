@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 import kornia.augmentation as K
 import torch
-from kornia.augmentation.auto import RandAugment
-from kornia.augmentation.container.params import ParamItem
 from kornia.geometry.transform import resize
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from .rand_augment import VideoRandAugment
 from .random_erasing import ClipRandomErasing
 
 
@@ -101,54 +100,15 @@ class PretrainingTransform(_ClipTransform):
         return clips[0] if single else clips
 
 
-def _repeat_params(params: list[ParamItem], repeats: int, shape: torch.Size) -> list[ParamItem]:
-    """Repeat every per-sample parameter tensor ``repeats`` times along dim 0 (one draw -> T frames)."""
-    out = []
-    for item in params:
-        if isinstance(item.data, list):
-            out.append(ParamItem(item.name, _repeat_params(item.data, repeats, shape)))
-        elif isinstance(item.data, dict):
-            data = {}
-            for key, value in item.data.items():
-                if key == "forward_input_shape":
-                    data[key] = torch.tensor(shape)
-                elif isinstance(value, torch.Tensor) and value.ndim > 0:
-                    data[key] = value.repeat_interleave(repeats, dim=0)
-                else:
-                    data[key] = value
-            out.append(ParamItem(item.name, data))
-        else:
-            out.append(item)
-    return out
-
-
-class ClipRandAugment:
-    """kornia's RandAugment with one draw per clip (ops and magnitude) applied to all of its frames.
-
-    ``magnitude`` and ``magnitude_std`` use timm's 0-10 scale (``rand-m9-mstd0.5``): each clip's magnitude
-    is drawn from N(magnitude, magnitude_std), clipped to [0, 10], and mapped to kornia's 0-30 scale.
-    """
-
-    def __init__(self, num_ops: int = 2, magnitude: float = 9.0, magnitude_std: float = 0.5) -> None:
-        self.magnitude, self.magnitude_std = magnitude, magnitude_std
-        self.rand_augment = RandAugment(n=num_ops, m=int(round(magnitude * 3)) or 1)
-
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        """``clip``: float (T, C, H, W) in [0, 1] -> same shape."""
-        m = self.magnitude + self.magnitude_std * torch.randn(()).item() if self.magnitude_std > 0 else self.magnitude
-        self.rand_augment.m = min(max(m, 0.05), 9.95) * 3  # kornia wants (0, 30)
-        params = self.rand_augment.forward_parameters(clip[:1].shape)
-        params = _repeat_params(params, clip.shape[0], clip.shape)
-        return self.rand_augment(clip, params=params).clamp_(0, 1)
-
-
 class FinetuningTransform(_ClipTransform):
     """Fine-tuning augmentation (VideoMAE's recipe), one draw per clip:
 
-    RandAugment (``rand-m9-n2-mstd0.5``), random resized crop (``scale``, ``ratio``), optional horizontal flip,
-    normalisation, then random erasing with probability ``random_erasing`` (the erased box is filled with 0,
-    i.e. the mean colour, or with ``random_erasing_fill="pixel"`` as released: per-pixel normal noise,
-    :class:`~adamae_hf.data.random_erasing.ClipRandomErasing`). Output ``(…, T, C, image_size, image_size)``.
+    RandAugment on the full frames (:class:`~adamae_hf.data.rand_augment.VideoRandAugment`, the released policy
+    ``rand-m{magnitude}-n{num_ops}-mstd{magnitude_std}-inc1``; the defaults are ``rand-m9-n2-mstd0.5-inc1``), random
+    resized crop (``scale``), optional horizontal flip, normalisation, then random erasing with probability
+    ``random_erasing`` (the erased box is filled with 0, i.e. the mean colour, or with ``random_erasing_fill="pixel"``
+    as released: per-pixel normal noise, :class:`~adamae_hf.data.random_erasing.ClipRandomErasing`). Output
+    ``(…, T, C, image_size, image_size)``.
 
     The crop is kornia's ``RandomResizedCrop``, or with ``released_crop`` the released one (wgcban/adamae
     ``video_transforms.py`` ``random_resized_crop``): the same 10 tries, but a frame on which none fits is cropped
@@ -177,7 +137,7 @@ class FinetuningTransform(_ClipTransform):
         self.image_size, self.scale, self.ratio = image_size, tuple(scale), tuple(ratio)
         self.horizontal_flip, self.released_crop = horizontal_flip, released_crop
         self.rand_augment = (
-            ClipRandAugment(rand_augment_num_ops, rand_augment_magnitude, rand_augment_magnitude_std)
+            VideoRandAugment(rand_augment_num_ops, rand_augment_magnitude, rand_augment_magnitude_std)
             if rand_augment
             else None
         )
@@ -204,10 +164,9 @@ class FinetuningTransform(_ClipTransform):
         return resized_crop(clips, (boxes * torch.tensor([width, height, width, height])).round(), self.image_size, flips)
 
     def augment(self, clips: torch.Tensor) -> torch.Tensor:
-        # crop first: RandAugment then runs on image_size frames (the crop's statistics are the same)
+        if self.rand_augment is not None:  # on the full frames, before the crop, as released (kinetics.py:169-197)
+            clips = self.rand_augment(clips)
         clips = self.crop(clips)
-        if self.rand_augment is not None:
-            clips = torch.stack([self.rand_augment(clip) for clip in clips])
         clips = self.normalize(clips)
         return self.erasing(clips) if self.erasing is not None else clips
 
