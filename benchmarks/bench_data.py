@@ -32,6 +32,10 @@ the CPU time of the process (``time.process_time``: every thread of it), after a
 VideoReader: ``git archive 29bd620 src | tar -x -C /tmp/baseline``), on the same videos, in a subprocess run just
 before each set's settings (on a shared machine, measurements taken together drift together), and prints each
 setting's ratio to it. For a prepared set the baseline is measured on the set before preparation.
+
+``--repeats N`` measures everything N times, round after round, and ends with the mean and sample standard deviation
+over the rounds of each rate and of each ratio to the same round's baseline (a single round of 96 clips takes a few
+seconds per setting, so one round is an anecdote on a shared machine).
 """
 
 from __future__ import annotations
@@ -187,6 +191,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=96, help="clips timed per set and setting")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--baseline_src", help="a checkout's src folder to measure 'default' with, for the ratios")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of every measurement (mean and std over them)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker
     work_dir = Path(args.work_dir)
@@ -197,7 +202,9 @@ def main() -> None:
           f"{CORES_PER_GPU} cores)")  # fmt: skip
     print(f"{'set':14s} {'setting':22s} {'clips/core-s':>12s} {'of H200':>8s} {'x base':>7s} {'wall clips/s':>12s} "
           f"{'1st read ms':>11s} {'device ms/clip':>14s}")  # fmt: skip
-    for name in args.sets.split(","):
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    for round_index, name in [(r, name) for r in range(args.repeats) for name in args.sets.split(",")]:
         base = name.removesuffix("-prepared")
         start = time.perf_counter()
         paths = generate(work_dir, base)
@@ -215,7 +222,7 @@ def main() -> None:
             else:
                 r = measure_with(src, work_dir, base, args.clips)  # today's rate: the set as it was, not prepared
                 baseline = r["clips_per_core_s"]
-            r["set"], r["code"] = name, src or "this checkout"
+            r["set"], r["code"], r["round"] = name, src or "this checkout", round_index
             if baseline:
                 r["x_baseline"] = r["clips_per_core_s"] / baseline
             results.append(r)
@@ -224,8 +231,28 @@ def main() -> None:
             ratio = f"{r['x_baseline']:7.2f}" if baseline else " " * 7
             print(f"{name:14s} {label:22s} {r['clips_per_core_s']:12.1f} {r['of_h200']:8.2f} {ratio} "
                   f"{r['clips'] / r['wall_s']:12.1f} {r['first_read_cpu_ms']:11.1f} {device}", flush=True)  # fmt: skip
+    if args.repeats > 1:
+        print_summary(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def print_summary(results: list[dict]) -> None:
+    """Mean ± sample std over the rounds of each (set, setting): clips per core-second and the ratio to the baseline."""
+
+    def spread(values: list[float], digits: int = 1) -> str:
+        mean = f"{np.mean(values):6.{digits}f}"
+        return f"{mean} ± {np.std(values, ddof=1):4.{digits}f}" if len(values) > 1 else mean
+
+    print(f"\nover {1 + max(r['round'] for r in results)} rounds: mean ± std")
+    print(f"{'set':14s} {'setting':22s} {'clips/core-s':>15s} {'x base':>15s} {'of H200':>8s}")
+    keys = dict.fromkeys((r["set"], r["setting"] if r["code"] == "this checkout" else "baseline") for r in results)
+    for name, setting in keys:
+        rows = [r for r in results if r["set"] == name and (r["setting"] if r["code"] == "this checkout" else "baseline") == setting]
+        rates = [r["clips_per_core_s"] for r in rows]
+        ratios = [r["x_baseline"] for r in rows if "x_baseline" in r]
+        ratio = spread(ratios, digits=2) if ratios else ""
+        print(f"{name:14s} {setting:22s} {spread(rates):>15s} {ratio:>15s} {np.mean(rates) / TARGET:8.2f}")
 
 
 if __name__ == "__main__":
