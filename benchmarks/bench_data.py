@@ -42,11 +42,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import av
@@ -100,37 +102,52 @@ def render(seed: int, count: int, height: int, width: int, grain: float):
         yield np.clip(frame.transpose(1, 2, 0) * 255 + noise[t % 7], 0, 255).astype(np.uint8)
 
 
-def generate(work_dir: Path, name: str) -> list[Path]:
-    fmt, codec, fps, seconds, (height, width), options, count, _ = SETS[name]
+def write_video(path: Path, name: str, index: int) -> None:
+    """Video ``index`` of set ``name`` (frames of ``render(index, ...)``), written to a temporary name then renamed."""
+    fmt, codec, fps, seconds, (height, width), options, _, _ = SETS[name]
+    partial = path.with_name(".partial-" + path.name)
+    with av.open(str(partial), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = options
+        for frame in render(index, fps * seconds, height, width, GRAIN[name]):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    partial.rename(path)
+
+
+def generate(work_dir: Path, name: str, count: int | None = None, num_workers: int = 1) -> list[Path]:
+    """The set's first ``count`` videos (default: its number), each written once into ``work_dir/name``, in
+    ``num_workers`` processes of one torch thread each."""
+    count = count or SETS[name][6]
     folder = work_dir / name
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"video_{i:02d}.{fmt}"
-        if not path.exists():
-            partial = path.with_name(".partial" + path.suffix)
-            with av.open(str(partial), "w", format=fmt) as container:
-                stream = container.add_stream(codec, rate=fps)
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                stream.options = options
-                for frame in render(i, fps * seconds, height, width, GRAIN[name]):
-                    container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-                container.mux(stream.encode())
-            partial.rename(path)
-        paths.append(path)
+    paths = [folder / f"video_{i:02d}.{SETS[name][0]}" for i in range(count)]
+    missing = [(path, name, i) for i, path in enumerate(paths) if not path.exists()]
+    if num_workers > 1 and len(missing) > 1:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with torch's threads started
+        with ProcessPoolExecutor(min(num_workers, len(missing)), mp_context=context, initializer=torch.set_num_threads,
+                                 initargs=(1,)) as pool:  # fmt: skip
+            list(pool.map(write_video, *zip(*missing)))
+    else:
+        for path, _, i in missing:
+            write_video(path, name, i)
     return paths
 
 
-def prepare(work_dir: Path, name: str) -> list[Path]:
-    """``scripts/prepare_videos.py`` on the set (once); returns the prepared videos."""
+def prepare(work_dir: Path, name: str, count: int | None = None) -> list[Path]:
+    """``scripts/prepare_videos.py`` on the set (once; it keeps videos prepared before); returns the prepared videos
+    (``count`` of them, default the set's number: those that ``generate`` wrote)."""
+    count = count or SETS[name][6]
     target = work_dir / f"{name}-prepared"
     script = Path(__file__).resolve().parent.parent / "scripts" / "prepare_videos.py"
-    if not target.exists() or len(list(target.glob("*.mp4"))) < SETS[name][6]:
+    paths = [target / f"video_{i:02d}.mp4" for i in range(count)]  # generate's names, as MP4
+    if not all(path.exists() for path in paths):
         start = time.perf_counter()
         subprocess.run([sys.executable, str(script), "--input_dir", str(work_dir / name), "--output_dir", str(target),
                         "--num_workers", str(os.cpu_count() or 1)], check=True)  # fmt: skip
         print(f"prepared {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return sorted(target.glob("*.mp4"))
+    return paths
 
 
 def measure(paths: list[Path], sampling_rate: int, setting: str, clips: int, batch_size: int = 8) -> dict:

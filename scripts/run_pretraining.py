@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="DataLoader workers deliver uint8 clips resized at decode time; the random resized crop, "
                       "flip and normalisation run batched on the training device in the step (the same distributions; "
                       "--crop random_resized only)")  # fmt: skip
+    data.add_argument("--in_memory_videos", type=int, metavar="N",
+                      help="a diagnostic: read the first N training videos once, before training, and train on their "
+                      "items (after the workers' part of the pipeline) repeated to the dataset's length, reading no "
+                      "video in the loop: the step's speed without decoding, to compare with the same run on the "
+                      "videos (benchmarks/bench_end_to_end.py). Not for training a model")  # fmt: skip
     data.add_argument("--synthetic_num_classes", type=int, help="synthetic dataset size (default: 8)")
     data.add_argument("--synthetic_train_per_class", type=int, help="synthetic dataset size (default: 256)")
     data.add_argument("--synthetic_image_size", type=int, help="synthetic frame size (default: 64)")
@@ -208,11 +213,24 @@ def build_train_dataset(args, config):
         source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, on_bad_video=args.on_bad_video,
         seed=args.seed, num_sample=args.num_sample, **(on_device if args.augment_on_device else {"transform": transform}),
     )  # fmt: skip
+    if args.in_memory_videos:
+        dataset = in_memory_items(dataset, args.in_memory_videos)
     visual = VideoClipDataset.from_source(
         source, num_frames=config.num_frames, sampling_rate=args.sampling_rate, mode="eval",
         transform=T.visualization_transform(config.image_size), on_bad_video="skip", seed=args.seed,
     )  # fmt: skip
     return dataset, visual, str(source.description)
+
+
+def in_memory_items(dataset, count: int) -> torch.utils.data.Subset:
+    """`--in_memory_videos`: items `0 .. count - 1` of `dataset` read once (their clips decoded and, without
+    `--augment_on_device`, transformed), served as item `i % count` for `i` in `range(len(dataset))`: the same
+    length, batches and schedule, and no video read after this. Raises `ArgumentError` for more items than the
+    dataset has (`validate_args` refuses --streaming)."""
+    if count > len(dataset):
+        raise T.ArgumentError(f"--in_memory_videos {count} is more than the dataset's {len(dataset)} videos")
+    items = [dataset[i] for i in range(count)]
+    return torch.utils.data.Subset(items, [i % count for i in range(len(dataset))])
 
 
 def visualization_batch(dataset, count: int) -> torch.Tensor | None:

@@ -43,6 +43,28 @@ def test_pretraining_num_sample_and_augment_on_device_resume_exactly(script, cac
     assert any(not torch.equal(a[k], weights(plain)[k]) for k in a)
 
 
+def test_pretraining_in_memory_videos_reads_no_video_after_the_first_ones(script, data_synthetic_dir, tmp_path):  # noqa: F811
+    """--in_memory_videos 2 on 4 videos: the dataset keeps its length, item i is item i % 2 (the same decoded,
+    transformed clips), and every batch of an epoch is served after the videos are deleted."""
+    from adamae_hf.data import PretrainingTransform, VideoClipDataset, collate_pretraining, load_video_source
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for video in sorted((data_synthetic_dir / "train").rglob("*.mp4"))[:4]:
+        shutil.copy(video, folder / f"{video.parent.name}_{video.name}")
+    dataset = VideoClipDataset(load_video_source(data_dir=folder, labelled=False), num_frames=8, sampling_rate=2,
+                               transform=PretrainingTransform(32), num_sample=2, seed=0)  # fmt: skip
+    with pytest.raises(T.ArgumentError, match="--in_memory_videos 5 is more than the dataset's 4 videos"):
+        script.in_memory_items(dataset, 5)
+    in_memory = script.in_memory_items(dataset, 2)
+    shutil.rmtree(folder)
+    assert len(in_memory) == 4
+    for i in range(4):
+        assert torch.equal(in_memory[i]["pixel_values"], in_memory[i % 2]["pixel_values"])
+    batches = list(torch.utils.data.DataLoader(in_memory, batch_size=2, shuffle=True, collate_fn=collate_pretraining))
+    assert [b["pixel_values"].shape for b in batches] == [torch.Size([4, 8, 3, 32, 32])] * 2
+
+
 def test_pretraining_num_sample_must_divide_the_batch(script, cache_dir, tmp_path):  # noqa: F811
     with pytest.raises(T.ArgumentError, match=r"--per_device_train_batch_size \(2\) must be a multiple of --num_sample \(3\)"):
         script.parse_args(["--per_device_train_batch_size", "2", "--num_sample", "3", "--output_dir", str(tmp_path)])

@@ -1,6 +1,7 @@
 """benchmarks/gpu_check.sh on CPU with tiny sizes: the same steps as on a GPU (sync tests, the benchmark at each
-batch size with its ratio tables, accelerate launches of the FSDP and DDP configs with a checkpoint and a resume),
-so that the GPU run cannot fail on a typo. Slow: about 2 minutes on 2 cores."""
+batch size with its ratio tables, accelerate launches of the FSDP and DDP configs with a checkpoint and a resume, the
+end-to-end run on generated videos against in-memory clips), so that the GPU run cannot fail on a typo. Slow: about 4
+minutes on 2 cores."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gpu_check_script_runs_on_cpu_with_tiny_sizes(tmp_path):
     env = dict(
         os.environ, DEVICE="cpu", SIZE="tiny", BATCHES="2", DTYPE="fp32", REPEATS="1", RESULTS=str(tmp_path),
-        PYTHON=sys.executable, OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"),
+        PYTHON=sys.executable, OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"), E2E_DIR=str(tmp_path / "e2e"),
     )  # fmt: skip
     env.pop("ACCELERATE_CONFIG_FILE", None)
     result = subprocess.run(
@@ -37,4 +38,8 @@ def test_gpu_check_script_runs_on_cpu_with_tiny_sizes(tmp_path):
         checkpoints = {p.name for p in (tmp_path / f"launch_{engine}" / "checkpoints").iterdir()}
         assert {"step_2", "step_4", "step_6"} <= checkpoints, (engine, checkpoints)
     assert log.count("Resuming from checkpoint") == 2, log[-3000:]
+    end_to_end = (tmp_path / "end_to_end_tiny_fp32.md").read_text()
+    for data in ("in memory", "k400", "k400-prepared"):
+        assert f"| {data} |" in end_to_end, end_to_end
+    assert "--in_memory_videos 4" in end_to_end and "--augment_on_device" in end_to_end
     assert "done:" in log and "(0 failed)" in log

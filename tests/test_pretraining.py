@@ -189,6 +189,9 @@ def test_loss_falls_on_synthetic_data(script, cache_dir, tmp_path):
         (["--checkpointing_steps", "often"], "--checkpointing_steps must be 'epoch' or a positive integer"),
         (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be > 0"),
         (["--push_to_hub"], "--push_to_hub needs --hub_model_id"),
+        (["--in_memory_videos", "0"], "--in_memory_videos must be > 0"),
+        (["--recipe", "synthetic-demo", "--dataset_name", "user/videos", "--streaming", "--max_train_steps", "2",
+          "--in_memory_videos", "4"], "--in_memory_videos needs a dataset with a length, not a --streaming one"),
     ],
 )
 def test_bad_arguments_fail_before_training(script, tmp_path, extra, message):

@@ -148,6 +148,8 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ArgumentError(f"--shuffle_buffer_size must be >= 0, got {args.shuffle_buffer_size}")
     if args.streaming and args.max_train_steps is None:
         raise ArgumentError("a --streaming dataset has no length: give --max_train_steps")
+    if getattr(args, "in_memory_videos", None) and args.streaming:
+        raise ArgumentError("--in_memory_videos needs a dataset with a length, not a --streaming one")
     if args.mask_ratio is not None and not 0.0 < args.mask_ratio < 1.0:
         raise ArgumentError(f"--mask_ratio must lie strictly between 0 and 1, got {args.mask_ratio}")
     if args.mask_type is not None and args.mask_type not in MASK_TYPES:
@@ -156,7 +158,7 @@ def validate_args(args: argparse.Namespace) -> None:
         args,
         ("per_device_train_batch_size", "gradient_accumulation_steps", "base_learning_rate", "num_train_epochs",
          "max_train_steps", "num_frames", "sampling_rate", "image_size", "visualize_every", "checkpoints_total_limit",
-         "num_sample"),
+         "num_sample", "in_memory_videos"),
     )  # fmt: skip
     if args.per_device_train_batch_size is not None and args.per_device_train_batch_size % args.num_sample:
         raise ArgumentError(f"--per_device_train_batch_size ({args.per_device_train_batch_size}) must be a multiple of "
