@@ -103,6 +103,29 @@ def test_multiscale_crop_pads_a_snapped_crop_with_black_as_pil_does():
     assert torch.all(window[..., 1:223, :] == 1)
 
 
+@pytest.mark.parametrize("box", [(10, 30, 210, 180), (0, 0, 240, 240), (40, 5, 158, 180), (7, 11, 120, 100)])
+def test_multiscale_crop_resize_is_pils_bilinear(box):
+    """The released code resizes the PIL crop with `Image.BILINEAR` (antialiased when shrinking, plain bilinear when
+    enlarging); ours is torch's antialiased bilinear on float frames: equal to PIL's uint8 result within its
+    rounding (PIL rounds after each of its two passes: at most one grey level), on a shrink, a crop of the whole frame,
+    a non-square shrink and an enlargement."""
+    from PIL import Image
+
+    top, left, crop_h, crop_w = box
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    frame[::7] = 255  # sharp lines: a resize without antialiasing would differ by far more than rounding
+    ours = MultiScaleCrop(224).crop(torch.from_numpy(frame).permute(2, 0, 1)[None].float(), top, left, crop_h, crop_w)
+    pil = Image.fromarray(frame).crop((left, top, left + crop_w, top + crop_h)).resize((224, 224), Image.BILINEAR)
+    expected = torch.from_numpy(np.asarray(pil).astype(np.float32)).permute(2, 0, 1)[None]
+    assert (ours - expected).abs().max() <= 1 + 1e-3
+    assert (ours - expected).abs().mean() < 0.35  # PIL's rounding only, no bias
+    plain = F.interpolate(ours.new_tensor(frame[top : top + crop_h, left : left + crop_w]).permute(2, 0, 1)[None],
+                          size=(224, 224), mode="bilinear", align_corners=False)  # fmt: skip
+    if crop_h > 224:  # the control: without antialiasing a shrink is far from PIL's
+        assert (plain - expected).abs().max() > 20
+
+
 def test_multiscale_crop_transform_normalises_uint8_clips():
     transform = MultiScaleCropTransform(32)
     video = torch.full((4, 48, 64, 3), 255, dtype=torch.uint8)
