@@ -366,3 +366,15 @@ def test_training_from_a_classifier_keeps_or_replaces_its_classes_by_name(tmp_pa
     run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--train_dir", str(other), "--ignore_mismatched_sizes",
                          "--output_dir", str(tmp_path / "b"), *train])  # fmt: skip
     assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "b").config.id2label == {0: "green", 1: "red"}
+
+
+# ----------------------------------------------------------------------------- the released recipes' drop_last
+def test_released_recipe_evaluates_every_validation_video(data_synthetic_dir, tmp_path):
+    """`--dataloader_drop_last true` (both adamae-* recipes) drops the last training batch only: 8 validation videos
+    in batches of 3 were evaluated as 6, and in one batch of 16 as none (an IndexError)."""
+    common = ["--recipe", "adamae-ssv2", "--train_dir", str(data_synthetic_dir), "--do_train", "--do_eval", "--max_steps", "1",
+              "--model_preset", "tiny", "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()),
+              "--per_device_train_batch_size", "2", "--no_rand_augment", *EVAL_ARGS]  # fmt: skip
+    for batch in ("3", "16"):
+        results = run_finetuning.main([*common, "--per_device_eval_batch_size", batch, "--output_dir", str(tmp_path / batch)])
+        assert results["eval_videos"] == 8, (batch, results)

@@ -475,6 +475,10 @@ class VideoClassificationTrainer(Trainer):
             accumulation window it is in: nothing of it reaches the weights, as in `scripts/run_pretraining.py`) and
             trains on; `logging_nan_inf_filter` keeps the logged loss finite.
 
+    `args.dataloader_drop_last` (the released recipes' `--dataloader_drop_last true`) applies to the training loader
+    only: the evaluation and prediction loaders keep their last, smaller batch, so that every video is counted (the
+    `Trainer` would drop it there too).
+
     Batches hold `pixel_values`, `labels`, `video_index` and `readable` (the data package's `collate_finetuning`);
     evaluation batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and
     returns the per-view logits `(B, V, C)`, the video indices and the readable flags, which `compute_metrics`
@@ -502,6 +506,23 @@ class VideoClassificationTrainer(Trainer):
         self.decay_sampler_positions = decay_sampler_positions
         self.released_lr_schedule, self.min_lr_ratio = released_lr_schedule, min_lr_ratio
         self.view_average = view_average
+
+    @contextlib.contextmanager
+    def _every_batch(self) -> Iterator[None]:
+        """`args.dataloader_drop_last` off while an evaluation or prediction loader is built."""
+        drop_last, self.args.dataloader_drop_last = self.args.dataloader_drop_last, False
+        try:
+            yield
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._every_batch():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._every_batch():
+            return super().get_test_dataloader(test_dataset)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
