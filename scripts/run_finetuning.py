@@ -202,6 +202,7 @@ class FinetuningTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
     )
     on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
+    resume_from_checkpoint: str | None = T.shared_field("resume_from_checkpoint", None)
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Train afresh where --output_dir holds another run: that run is moved to "
@@ -292,17 +293,23 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
 
 def check_output_dir(training_args, model_args: ModelArguments) -> None:
     """Training refuses an `--output_dir` that holds another run (`adamae_hf.training.check_output_dir`); evaluation
-    and prediction alone only add their results to it."""
+    and prediction alone only add their results to it. `--resume_from_checkpoint latest` (or alone) becomes the
+    newest `checkpoint-<step>` in `--output_dir`, or `None` where there is none yet (a fresh start, so that a job
+    stopped before its first checkpoint restarts with the same command)."""
     if not training_args.do_train:
         return
     from transformers.trainer_utils import get_last_checkpoint
 
     output_dir = training_args.output_dir
     last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    given = training_args.resume_from_checkpoint
+    if given == "latest":
+        training_args.resume_from_checkpoint = last
     T.check_output_dir(
-        output_dir, resume_from_checkpoint=training_args.resume_from_checkpoint,
+        output_dir, resume_from_checkpoint=given,
         resumable=training_args.resume_from_checkpoint is not None, overwrite_output_dir=training_args.overwrite_output_dir,
-        model_name_or_path=model_args.model_name_or_path, resume_hint=f"--resume_from_checkpoint {last}" if last else None,
+        model_name_or_path=model_args.model_name_or_path,
+        resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if last else None,
     )  # fmt: skip
 
 
