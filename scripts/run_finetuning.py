@@ -59,6 +59,7 @@ from adamae_hf.finetuning import (
     checkpoint_label_names,
     confusion_matrix,
     finetuning_run_settings,
+    finished_steps,
     format_results_table,
     is_named,
     plot_confusion_matrix,
@@ -670,14 +671,23 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}
 
+    finished = None
     if training_args.do_train:
+        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
+        finished = finished_steps(training_args.resume_from_checkpoint)
+    if finished is not None:  # a finished run resumed: nothing trained or saved; --do_eval evaluates its weights
+        evaluate = training_args.do_eval or training_args.do_predict
+        logger.warning(T.finished_run_message(finished, training_args.resume_from_checkpoint, output_dir)
+                       + (" Evaluating its weights." if evaluate else ""))  # fmt: skip
+        if evaluate:
+            trainer._load_from_checkpoint(training_args.resume_from_checkpoint)  # the Trainer's own resume loader
+    elif training_args.do_train:
         length = f"{training_args.max_steps} steps" if training_args.max_steps > 0 else f"{training_args.num_train_epochs:g} epochs"
         clips = "a stream of" if data_args.streaming else f"{len(train_dataset)}"
         logger.info("Training: %s clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
                     clips, length, training_args.per_device_train_batch_size, training_args.world_size,
                     "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
                     training_args.learning_rate)  # fmt: skip
-        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate,

@@ -740,6 +740,11 @@ def main(argv: list[str] | None = None) -> int:
     # ------------------------------------------------------------------ resume, train
     state = load_training_state(accelerator, args, resume_path,
                                 run_settings(args, accelerator, config, train_dataset, schedule))  # fmt: skip
+    if state.completed_steps >= schedule.max_train_steps:  # a finished run resumed: its outputs stay as they are
+        if accelerator.is_main_process:
+            logger.warning(T.finished_run_message(state.completed_steps, resume_path, args.output_dir))
+        accelerator.end_training()
+        return 0
     with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
         figures = Figures(*focus_clips(args, config, visual_dataset))
     log_run_start(args, config, model, train_dataset, data_description, schedule)

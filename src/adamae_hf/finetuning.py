@@ -636,6 +636,19 @@ def check_finetuning_resume(checkpoint: str | os.PathLike | None, settings: dict
     check_resume_settings(saved, settings, checkpoint, RUN_SETTINGS_NAME)
 
 
+def finished_steps(checkpoint: str | os.PathLike | None) -> int | None:
+    """The optimiser steps of a `Trainer` checkpoint that ends its run (`global_step >= max_steps` in its
+    `trainer_state.json`), else `None`: a resume from it has nothing left to train (the `Trainer` would still run a
+    step past the end). Call it after [`check_finetuning_resume`], so that the run's length is the checkpoint's."""
+    from transformers import TrainerState
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    if checkpoint is None or not Path(checkpoint, TRAINER_STATE_NAME).is_file():
+        return None
+    state = TrainerState.load_from_json(str(Path(checkpoint, TRAINER_STATE_NAME)))
+    return state.global_step if 0 < state.max_steps <= state.global_step else None
+
+
 @dataclass
 class VideoPredictions:
     """Per-video results of a multi-view prediction, readable videos only (see [`readable_predictions`])."""
@@ -713,6 +726,7 @@ __all__ = [
     "compute_video_metrics",
     "confusion_matrix",
     "finetuning_run_settings",
+    "finished_steps",
     "format_results_table",
     "is_named",
     "layer_decay_summary",
