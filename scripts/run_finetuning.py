@@ -493,9 +493,15 @@ def build_datasets(data_args, training_args, config, sources, label_names):
     return (train_dataset, eval_dataset, test_dataset), mixup
 
 
+def views_per_video(data_args) -> str:
+    """`"1 clip x 3 crops"`: the evaluation views of each video, for the log."""
+    clips, crops = data_args.test_num_clips, data_args.test_num_crops
+    return f"{clips} clip{'s' if clips != 1 else ''} x {crops} crop{'s' if crops != 1 else ''}"
+
+
 def evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir: Path) -> dict:
     """The multi-view validation metrics, their confusion matrix (JSON and PNG)."""
-    logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
+    logger.info("*** Evaluate: %s per video ***", views_per_video(data_args))
     output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
     matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
     save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
@@ -590,8 +596,9 @@ def apply_learning_rates(training_args, train_dataset) -> float:
         total = rates["total_batch_size"]
         per_epoch = len(train_dataset) // total if training_args.dataloader_drop_last else -(-len(train_dataset) // total)
         training_args.warmup_steps = round(training_args.warmup_epochs * per_epoch)
-    logger.info("Total batch %d: peak lr %.3g, min lr %.3g, warm-up %s steps", rates["total_batch_size"],
-                rates["learning_rate"], rates["min_learning_rate"], training_args.warmup_steps)  # fmt: skip
+    warmup = training_args.warmup_steps  # below 1: a fraction of the run's steps (TrainingArguments.warmup_steps)
+    logger.info("Total batch %d: peak lr %.3g, min lr %.3g, warm-up %s", rates["total_batch_size"], rates["learning_rate"],
+                rates["min_learning_rate"], f"{warmup:.0%} of the steps" if 0 < warmup < 1 else f"{warmup:g} steps")  # fmt: skip
     return rates["min_learning_rate"] / rates["learning_rate"]
 
 
@@ -706,7 +713,7 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
         push_with_model_card(training_args, data_args, results, config, model_path, synthetic, output_dir)
 
     if training_args.do_eval and training_args.should_log:
-        print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
+        print(f"\nEvaluation ({views_per_video(data_args)} per video, "
               f"{int(results.get('eval_videos', 0))} videos"
               + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
               + "):")  # fmt: skip
