@@ -59,6 +59,7 @@ from adamae_hf.finetuning import (
     checkpoint_label_names,
     confusion_matrix,
     finetuning_run_settings,
+    finished_steps,
     format_results_table,
     is_named,
     plot_confusion_matrix,
@@ -202,6 +203,7 @@ class FinetuningTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
     )
     on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
+    resume_from_checkpoint: str | None = T.shared_field("resume_from_checkpoint", None)
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Train afresh where --output_dir holds another run: that run is moved to "
@@ -292,17 +294,23 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
 
 def check_output_dir(training_args, model_args: ModelArguments) -> None:
     """Training refuses an `--output_dir` that holds another run (`adamae_hf.training.check_output_dir`); evaluation
-    and prediction alone only add their results to it."""
+    and prediction alone only add their results to it. `--resume_from_checkpoint latest` (or alone) becomes the
+    newest `checkpoint-<step>` in `--output_dir`, or `None` where there is none yet (a fresh start, so that a job
+    stopped before its first checkpoint restarts with the same command)."""
     if not training_args.do_train:
         return
     from transformers.trainer_utils import get_last_checkpoint
 
     output_dir = training_args.output_dir
     last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    given = training_args.resume_from_checkpoint
+    if given == "latest":
+        training_args.resume_from_checkpoint = last
     T.check_output_dir(
-        output_dir, resume_from_checkpoint=training_args.resume_from_checkpoint,
+        output_dir, resume_from_checkpoint=given,
         resumable=training_args.resume_from_checkpoint is not None, overwrite_output_dir=training_args.overwrite_output_dir,
-        model_name_or_path=model_args.model_name_or_path, resume_hint=f"--resume_from_checkpoint {last}" if last else None,
+        model_name_or_path=model_args.model_name_or_path,
+        resume_hint="--resume_from_checkpoint (alone: its latest checkpoint)" if last else None,
     )  # fmt: skip
 
 
@@ -485,9 +493,15 @@ def build_datasets(data_args, training_args, config, sources, label_names):
     return (train_dataset, eval_dataset, test_dataset), mixup
 
 
+def views_per_video(data_args) -> str:
+    """`"1 clip x 3 crops"`: the evaluation views of each video, for the log."""
+    clips, crops = data_args.test_num_clips, data_args.test_num_crops
+    return f"{clips} clip{'s' if clips != 1 else ''} x {crops} crop{'s' if crops != 1 else ''}"
+
+
 def evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir: Path) -> dict:
     """The multi-view validation metrics, their confusion matrix (JSON and PNG)."""
-    logger.info("*** Evaluate: %d clips x %d crops per video ***", data_args.test_num_clips, data_args.test_num_crops)
+    logger.info("*** Evaluate: %s per video ***", views_per_video(data_args))
     output, predictions = evaluate_split(trainer, eval_dataset, eval_source, "eval", "validation")
     matrix = confusion_matrix(predictions.probabilities.argmax(1), predictions.references, len(label_names))
     save_json(output_dir / "confusion_matrix.json", {"label_names": list(label_names), "matrix": matrix.tolist()})
@@ -582,8 +596,9 @@ def apply_learning_rates(training_args, train_dataset) -> float:
         total = rates["total_batch_size"]
         per_epoch = len(train_dataset) // total if training_args.dataloader_drop_last else -(-len(train_dataset) // total)
         training_args.warmup_steps = round(training_args.warmup_epochs * per_epoch)
-    logger.info("Total batch %d: peak lr %.3g, min lr %.3g, warm-up %s steps", rates["total_batch_size"],
-                rates["learning_rate"], rates["min_learning_rate"], training_args.warmup_steps)  # fmt: skip
+    warmup = training_args.warmup_steps  # below 1: a fraction of the run's steps (TrainingArguments.warmup_steps)
+    logger.info("Total batch %d: peak lr %.3g, min lr %.3g, warm-up %s", rates["total_batch_size"], rates["learning_rate"],
+                rates["min_learning_rate"], f"{warmup:.0%} of the steps" if 0 < warmup < 1 else f"{warmup:g} steps")  # fmt: skip
     return rates["min_learning_rate"] / rates["learning_rate"]
 
 
@@ -663,14 +678,23 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}
 
+    finished = None
     if training_args.do_train:
+        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
+        finished = finished_steps(training_args.resume_from_checkpoint)
+    if finished is not None:  # a finished run resumed: nothing trained or saved; --do_eval evaluates its weights
+        evaluate = training_args.do_eval or training_args.do_predict
+        logger.warning(T.finished_run_message(finished, training_args.resume_from_checkpoint, output_dir)
+                       + (" Evaluating its weights." if evaluate else ""))  # fmt: skip
+        if evaluate:
+            trainer._load_from_checkpoint(training_args.resume_from_checkpoint)  # the Trainer's own resume loader
+    elif training_args.do_train:
         length = f"{training_args.max_steps} steps" if training_args.max_steps > 0 else f"{training_args.num_train_epochs:g} epochs"
         clips = "a stream of" if data_args.streaming else f"{len(train_dataset)}"
         logger.info("Training: %s clips, %s, batch %d per device x %d process%s x %d accumulation, lr %g",
                     clips, length, training_args.per_device_train_batch_size, training_args.world_size,
                     "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
                     training_args.learning_rate)  # fmt: skip
-        check_finetuning_resume(training_args.resume_from_checkpoint, settings)
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate,
@@ -689,7 +713,7 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
         push_with_model_card(training_args, data_args, results, config, model_path, synthetic, output_dir)
 
     if training_args.do_eval and training_args.should_log:
-        print(f"\nEvaluation ({data_args.test_num_clips} clips x {data_args.test_num_crops} crops per video, "
+        print(f"\nEvaluation ({views_per_video(data_args)} per video, "
               f"{int(results.get('eval_videos', 0))} videos"
               + (f", {int(results['eval_unreadable_videos'])} unreadable left out" if results.get("eval_unreadable_videos") else "")
               + "):")  # fmt: skip

@@ -161,8 +161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "<output_dir>-replaced-<date-time>, not deleted (without it such a run is refused)")  # fmt: skip
     out.add_argument("--checkpointing_steps", help=T.recipe_help("checkpointing_steps", "'epoch' or every N optimiser steps"))
     out.add_argument("--checkpoints_total_limit", type=int, default=3, help="keep the newest N checkpoints")
-    out.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
-                     help="a checkpoint folder, or 'latest' (alone: latest) in output_dir/checkpoints")  # fmt: skip
+    T.add_shared_option(out, "resume_from_checkpoint")
     out.add_argument("--with_tracking", action="store_true", help="log to --report_to")
     out.add_argument("--report_to", default="tensorboard", help="tensorboard, wandb, ... or all")
     out.add_argument("--logging_steps", type=int, default=1)
@@ -741,6 +740,11 @@ def main(argv: list[str] | None = None) -> int:
     # ------------------------------------------------------------------ resume, train
     state = load_training_state(accelerator, args, resume_path,
                                 run_settings(args, accelerator, config, train_dataset, schedule))  # fmt: skip
+    if state.completed_steps >= schedule.max_train_steps:  # a finished run resumed: its outputs stay as they are
+        if accelerator.is_main_process:
+            logger.warning(T.finished_run_message(state.completed_steps, resume_path, args.output_dir))
+        accelerator.end_training()
+        return 0
     with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
         figures = Figures(*focus_clips(args, config, visual_dataset))
     log_run_start(args, config, model, train_dataset, data_description, schedule)

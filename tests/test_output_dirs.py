@@ -110,3 +110,18 @@ def test_finetuning_rerun_refuses_then_overwrite_moves_aside(data_synthetic_dir,
     (moved,) = tmp_path.glob("finetuned-replaced-*")
     assert (moved / "model.safetensors").read_bytes() == b"an earlier run's model"
     assert (out / "config.json").is_file() and (out / "model.safetensors").read_bytes() != b"an earlier run's model"
+
+
+def test_finetuning_resume_alone_takes_this_runs_latest_checkpoint(data_synthetic_dir, tmp_path):
+    """`--resume_from_checkpoint` with no value (as README and docs/training.md say): this run's newest
+    `checkpoint-<step>`; where there is none yet, a fresh start in the same folder."""
+    out = tmp_path / "finetuned"
+    argv = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--output_dir", str(out), *FINETUNE_ARGS,
+            "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1"]  # fmt: skip
+    assert run_finetuning.main([*argv, "--resume_from_checkpoint"])["train_loss"] > 0  # nothing saved yet: afresh
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    shutil.rmtree(out / "checkpoint-2")  # as if stopped after step 1
+    (out / "model.safetensors").unlink()
+    run_finetuning.main([*argv, "--resume_from_checkpoint"])  # without a checkpoint the folder would be refused
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    assert (out / "checkpoint-2").is_dir() and (out / "model.safetensors").is_file()

@@ -54,5 +54,8 @@ def test_demo_sized_runs_log_the_essentials_only(data_synthetic_dir, tmp_path):
     text = "\n".join(lines)
     assert len(lines) <= 52, text  # two thirds of it the metrics tables (4 classes); 250 lines before
     for key in (f"Running on cpu (1 process, mixed precision no); output in {finetuned}", "4 classes",
-                "Training: 12 clips, 2 steps", "eval_top1", f"Outputs in {finetuned}"):  # fmt: skip
+                "Training: 12 clips, 2 steps", "eval_top1", f"Outputs in {finetuned}",
+                "warm-up 10% of the steps",  # --warmup_steps 0.1 is a fraction of the run, not 0.1 steps
+                "Evaluate: 1 clip x 3 crops per video", "Evaluation (1 clip x 3 crops per video, 8 videos"):  # fmt: skip
         assert key in text, (key, text)
+    assert "warm-up 0.1 steps" not in text and "1 clips" not in text, text

@@ -4,6 +4,7 @@ evaluation loss of several processes, Hub model cards of local runs, streaming d
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -366,3 +367,50 @@ def test_training_from_a_classifier_keeps_or_replaces_its_classes_by_name(tmp_pa
     run_finetuning.main(["--model_name_or_path", str(checkpoint), "--recipe", "synthetic-demo", "--train_dir", str(other), "--ignore_mismatched_sizes",
                          "--output_dir", str(tmp_path / "b"), *train])  # fmt: skip
     assert AdaMAEForVideoClassification.from_pretrained(tmp_path / "b").config.id2label == {0: "green", 1: "red"}
+
+
+# ----------------------------------------------------------------------------- the released recipes' drop_last
+def test_released_recipe_evaluates_every_validation_video(data_synthetic_dir, tmp_path):
+    """`--dataloader_drop_last true` (both adamae-* recipes) drops the last training batch only: 8 validation videos
+    in batches of 3 were evaluated as 6, and in one batch of 16 as none (an IndexError)."""
+    common = ["--recipe", "adamae-ssv2", "--train_dir", str(data_synthetic_dir), "--do_train", "--do_eval", "--max_steps", "1",
+              "--model_preset", "tiny", "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()),
+              "--per_device_train_batch_size", "2", "--no_rand_augment", *EVAL_ARGS]  # fmt: skip
+    for batch in ("3", "16"):
+        results = run_finetuning.main([*common, "--per_device_eval_batch_size", batch, "--output_dir", str(tmp_path / batch)])
+        assert results["eval_videos"] == 8, (batch, results)
+
+
+# ----------------------------------------------------------------------------- resuming a finished run
+def test_resuming_a_finished_finetuning_run_trains_nothing_and_evaluates_its_weights(data_synthetic_dir, tmp_path, caplog):
+    """A run finished at --max_steps 2, resumed from its last checkpoint with the same settings: the Trainer trained a
+    third step, saved checkpoint-3 and wrote over train_results.json. Now: nothing trained or written over, and
+    --do_eval evaluates the finished weights."""
+    out = tmp_path / "ft"
+    argv = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir), "--do_train", "--do_eval", "--max_steps", "2",
+            "--from_scratch", "--config_overrides", ",".join(f"{k}={v}" for k, v in TINY.items()),
+            "--per_device_train_batch_size", "4", "--no_rand_augment", "--output_dir", str(out), *EVAL_ARGS,
+            "--save_strategy", "steps", "--save_steps", "1"]  # fmt: skip
+    first = run_finetuning.main(argv)
+    kept = {name: (out / name).read_bytes() for name in ("train_results.json", "trainer_state.json", "model.safetensors")}
+    for resume in (["--resume_from_checkpoint", str(out / "checkpoint-2")], ["--resume_from_checkpoint"]):
+        caplog.clear()
+        again = run_finetuning.main([*argv, *resume])
+        assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+        assert {name: (out / name).read_bytes() for name in kept} == kept
+        assert "this run finished at step 2" in caplog.text and "nothing to train" in caplog.text
+        assert "train_loss" not in again
+        assert again["eval_videos"] == first["eval_videos"] == 8
+        assert again["eval_loss"] == pytest.approx(first["eval_loss"], rel=1e-6)  # the finished weights, not the start's
+
+
+def test_resuming_a_finished_pretraining_run_trains_nothing(data_synthetic_dir, tmp_path, caplog):
+    """Resuming a finished pre-training run trained 0 steps but wrote train_results.json over (train_loss null)."""
+    out = tmp_path / "run"
+    common = ["--per_device_train_batch_size", "2", "--max_train_steps", "2", "--checkpointing_steps", "2"]
+    assert pretrain(data_synthetic_dir, out, *common) == 0
+    kept = {name: (out / name).read_bytes() for name in ("train_results.json", "model.safetensors")}
+    assert json.loads(kept["train_results.json"])["train_loss"] is not None
+    assert pretrain(data_synthetic_dir, out, *common, "--resume_from_checkpoint") == 0
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    assert "this run finished at step 2" in caplog.text and "nothing to train" in caplog.text

@@ -475,6 +475,10 @@ class VideoClassificationTrainer(Trainer):
             accumulation window it is in: nothing of it reaches the weights, as in `scripts/run_pretraining.py`) and
             trains on; `logging_nan_inf_filter` keeps the logged loss finite.
 
+    `args.dataloader_drop_last` (the released recipes' `--dataloader_drop_last true`) applies to the training loader
+    only: the evaluation and prediction loaders keep their last, smaller batch, so that every video is counted (the
+    `Trainer` would drop it there too).
+
     Batches hold `pixel_values`, `labels`, `video_index` and `readable` (the data package's `collate_finetuning`);
     evaluation batches may hold `V` views per video, `(B, V, T, C, H, W)`: `prediction_step` runs all views and
     returns the per-view logits `(B, V, C)`, the video indices and the readable flags, which `compute_metrics`
@@ -502,6 +506,23 @@ class VideoClassificationTrainer(Trainer):
         self.decay_sampler_positions = decay_sampler_positions
         self.released_lr_schedule, self.min_lr_ratio = released_lr_schedule, min_lr_ratio
         self.view_average = view_average
+
+    @contextlib.contextmanager
+    def _every_batch(self) -> Iterator[None]:
+        """`args.dataloader_drop_last` off while an evaluation or prediction loader is built."""
+        drop_last, self.args.dataloader_drop_last = self.args.dataloader_drop_last, False
+        try:
+            yield
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._every_batch():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._every_batch():
+            return super().get_test_dataloader(test_dataset)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -615,6 +636,19 @@ def check_finetuning_resume(checkpoint: str | os.PathLike | None, settings: dict
     check_resume_settings(saved, settings, checkpoint, RUN_SETTINGS_NAME)
 
 
+def finished_steps(checkpoint: str | os.PathLike | None) -> int | None:
+    """The optimiser steps of a `Trainer` checkpoint that ends its run (`global_step >= max_steps` in its
+    `trainer_state.json`), else `None`: a resume from it has nothing left to train (the `Trainer` would still run a
+    step past the end). Call it after [`check_finetuning_resume`], so that the run's length is the checkpoint's."""
+    from transformers import TrainerState
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    if checkpoint is None or not Path(checkpoint, TRAINER_STATE_NAME).is_file():
+        return None
+    state = TrainerState.load_from_json(str(Path(checkpoint, TRAINER_STATE_NAME)))
+    return state.global_step if 0 < state.max_steps <= state.global_step else None
+
+
 @dataclass
 class VideoPredictions:
     """Per-video results of a multi-view prediction, readable videos only (see [`readable_predictions`])."""
@@ -692,6 +726,7 @@ __all__ = [
     "compute_video_metrics",
     "confusion_matrix",
     "finetuning_run_settings",
+    "finished_steps",
     "format_results_table",
     "is_named",
     "layer_decay_summary",

@@ -77,6 +77,11 @@ SHARED_OPTIONS: dict[str, dict[str, Any]] = {
     "base_min_learning_rate": dict(
         type=float, help="the floor of the released cosine schedule, x total batch / 256 as the learning rate"
     ),
+    "resume_from_checkpoint": dict(
+        nargs="?", const="latest", metavar="CHECKPOINT",
+        help="continue a run from a checkpoint folder, or from 'latest', the newest checkpoint in --output_dir "
+        "(`--resume_from_checkpoint` alone is `--resume_from_checkpoint latest`; none there yet: a fresh start)",
+    ),
     "on_nonfinite_loss": dict(
         choices=NONFINITE_LOSS_POLICIES,
         help="a NaN/inf training loss stops the run naming the step, or its batch is skipped (its gradients dropped)",

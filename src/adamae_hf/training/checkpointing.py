@@ -23,6 +23,7 @@ __all__ = [
     "check_resume_settings",
     "checkpoint_dir",
     "find_latest_checkpoint",
+    "finished_run_message",
     "list_checkpoints",
     "resolve_resume_checkpoint",
     "resume_position",
@@ -89,6 +90,14 @@ def check_resume_settings(
             f"{Path(checkpoint) / settings_file}), or start a new run (another --output_dir, or "
             "--overwrite_output_dir)."
         )
+
+
+def finished_run_message(completed_steps: int, checkpoint: str | os.PathLike, output_dir: str | os.PathLike) -> str:
+    """What a resume from the checkpoint of a finished run says: nothing is trained and nothing written over."""
+    return (
+        f"this run finished at step {completed_steps} ({checkpoint}); nothing to train. Its model and results in "
+        f"{output_dir} are kept. A longer run is a new run: another --output_dir, or --overwrite_output_dir."
+    )
 
 
 def checkpoint_dir(output_dir: str | os.PathLike) -> Path:
