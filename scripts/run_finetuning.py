@@ -549,14 +549,13 @@ def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
     """`--dry_run`: the resolved arguments, their sources, the learning rates for `WORLD_SIZE` processes (1 unless
     a launcher set it) and the model config (the checkpoint's config file, or the preset), as JSON on stdout; no
     data read, no weights built."""
-    from transformers import PretrainedConfig
 
     model_path = model_args.model_name_or_path
     if model_path is None and not data_args.has_dataset and not (model_args.from_scratch or model_args.config_overrides):
         model_path = DEFAULT_PRETRAINED if has_checkpoint(DEFAULT_PRETRAINED) else None  # as pretrained_path
     if model_path is not None:
-        config, _ = PretrainedConfig.get_config_dict(model_path, cache_dir=model_args.cache_dir,
-                                                     revision=model_args.model_revision, token=model_args.token)  # fmt: skip
+        config = T.read_config_dict(model_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                    token=model_args.token)  # fmt: skip
     else:
         config = scratch_config(model_args).to_dict()
     config.update(drop_path_rate=model_args.drop_path_rate, use_mean_pooling=True)  # as build_model_for_finetuning
@@ -602,6 +601,9 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     if model_args.from_scratch and model_args.model_name_or_path:
         raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
+    if model_args.model_name_or_path:  # a missing or unreadable checkpoint fails before any data work
+        T.read_config_dict(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
+                           revision=model_args.model_revision, token=model_args.token)  # fmt: skip
     check_output_dir(training_args, model_args)
     synthetic = not data_args.has_dataset
     setup_logging(training_args)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, PretrainedConfig, Trainer, TrainerCallback
+from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
@@ -37,7 +37,7 @@ from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
 from .training.checkpointing import check_resume_settings
 from .training.errors import ArgumentError, NonFiniteLossError
-from .training.models import TRAINING_DTYPE, log_training_dtype
+from .training.models import TRAINING_DTYPE, log_training_dtype, read_config_dict
 
 
 logger = logging.getLogger(__name__)
@@ -91,14 +91,11 @@ def checkpoint_label_names(model_name_or_path: str | os.PathLike | None, **hub_k
     """The class names of a video-classification checkpoint in the order of its outputs (`config.id2label`), or `None`
     where it is no classifier or its classes have no names (transformers' default `LABEL_<i>`). Evaluation and
     further fine-tuning map the data's classes to these by name, as transformers' `run_glue.py` example does with
-    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning."""
+    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning. A
+    checkpoint that cannot be read raises `adamae_hf.training.read_config_dict`'s [`ArgumentError`]."""
     if model_name_or_path is None:
         return None
-    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
-    except OSError:
-        return None  # build_model_for_finetuning reports it
+    config_dict = read_config_dict(model_name_or_path, **hub_kwargs)
     architectures = config_dict.get("architectures") or []
     id2label = config_dict.get("id2label") or {}
     if not any(name.endswith("ForVideoClassification") for name in architectures) or not id2label:
@@ -199,7 +196,8 @@ def build_model_for_finetuning(
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
             architectures), a class-count mismatch without `ignore_mismatched_sizes`, or (as [`ArgumentError`], a
             `ValueError`) `config_overrides` that name no config field, have the wrong type, or do not fit the
-            checkpoint's weights.
+            checkpoint's weights, or a `model_name_or_path` that is no readable local model and no model id the Hub
+            gives (`adamae_hf.training.read_config_dict`).
     """
     labels = _label_maps(label_names)
     if ignore_mismatched_sizes and not for_training:
@@ -214,10 +212,7 @@ def build_model_for_finetuning(
         return LoadedModel(AdaMAEForVideoClassification(config), "scratch", [], [])
 
     hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
-    except OSError as error:
-        raise ValueError(f"cannot read a model config from {str(model_name_or_path)!r}: {error}") from error
+    config_dict = read_config_dict(model_name_or_path, **hub_kwargs)
     model_type = config_dict.get("model_type")
     architectures = config_dict.get("architectures") or []
     old_num_labels = len(config_dict["id2label"]) if config_dict.get("id2label") else None
