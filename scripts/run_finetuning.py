@@ -14,8 +14,9 @@ Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub
 recipe, `adamae-ssv2` or `adamae-k400`: the released fine-tuning for that dataset (`adamae_hf.recipes`,
 docs/recipes.md); a flag you give wins:
 
-    python scripts/run_finetuning.py --recipe adamae-k400 --model_name_or_path outputs/adamae-pretrain \
-        --train_dir data/ --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
+    python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path outputs/adamae-ssv2 \
+        --train_list ssv2/train.csv --validation_list ssv2/val.csv --data_root ssv2/videos \
+        --output_dir outputs/adamae-ssv2-finetune --do_train --do_eval
     python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path MCG-NJU/videomae-base \
         --train_list train.csv --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval
 """
