@@ -587,6 +587,14 @@ def apply_learning_rates(training_args, train_dataset) -> float:
     return rates["min_learning_rate"] / rates["learning_rate"]
 
 
+def warmup_given_as(training_args, sources: dict) -> str:
+    """Where the warm-up came from, for the trainer's warning when it is not shorter than the run."""
+    if training_args.warmup_epochs is None:
+        return f"--warmup_steps {training_args.warmup_steps:g}"
+    recipe = f" from the recipe {sources['name']!r}" if "warmup_epochs" in sources["from_recipe"] else ""
+    return f"--warmup_epochs {training_args.warmup_epochs:g}{recipe}"
+
+
 def main(args: list[str] | None = None) -> dict[str, float] | int:
     model_args, data_args, training_args, recipe_args = parse_args(args)
     if recipe_args.dry_run:
@@ -662,6 +670,7 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
         released_lr_schedule=training_args.released_lr_schedule,
         min_lr_ratio=min_lr_ratio,
         view_average=data_args.view_average,
+        warmup_given_as=warmup_given_as(training_args, recipe_args.sources),
     )
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}

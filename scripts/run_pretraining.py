@@ -56,7 +56,7 @@ from adamae_hf.data import (
     save_processor,
     synthetic_dataset_dir,
 )
-from adamae_hf.lr_schedule import get_released_cosine_schedule
+from adamae_hf.lr_schedule import fit_warmup, get_released_cosine_schedule
 from adamae_hf.optimization import build_adamw
 from adamae_hf.recipes import MULTISCALE_CROP_SCALES, dry_run_report, recipe_log_lines, resolve_recipe
 from adamae_hf.sampler_metrics import sampler_focus
@@ -398,13 +398,18 @@ def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
         batches_per_epoch, args.gradient_accumulation_steps, args.num_train_epochs, args.max_train_steps
     )
     if args.num_warmup_steps is not None:
-        num_warmup_steps = args.num_warmup_steps
+        num_warmup_steps, given_as = args.num_warmup_steps, f"--num_warmup_steps {args.num_warmup_steps}"
     else:
         num_warmup_steps = round(args.warmup_epochs * (steps_per_epoch or 0))
-    num_warmup_steps = min(num_warmup_steps, max_train_steps)
+        recipe = args.recipe_sources
+        given_as = f"--warmup_epochs {args.warmup_epochs:g} x {steps_per_epoch} steps per epoch" + (
+            f" from the recipe {recipe['name']!r}" if "warmup_epochs" in recipe["from_recipe"] else "")
+    num_warmup_steps, cut = fit_warmup(num_warmup_steps, max_train_steps, given_as,
+                                       "--warmup_epochs or --num_warmup_steps")  # fmt: skip
+    if cut:
+        logger.warning(cut)
     # Accelerate steps a prepared scheduler once per process per optimiser step, hence the factor.
     if args.released_lr_schedule:
-        num_warmup_steps = min(num_warmup_steps, max_train_steps - 1)  # the released schedule needs a cosine step
         lr_scheduler = get_released_cosine_schedule(
             optimizer, num_warmup_steps, max_train_steps, rates["min_learning_rate"] / learning_rate,
             steps_per_update=accelerator.num_processes,

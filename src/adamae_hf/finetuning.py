@@ -31,7 +31,7 @@ from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
-from .lr_schedule import get_released_cosine_schedule
+from .lr_schedule import fit_warmup, get_released_cosine_schedule
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
@@ -462,6 +462,9 @@ class VideoClassificationTrainer(Trainer):
             [`create_scheduler`]); `min_lr_ratio` is the floor as a fraction of the peak.
         view_average: how the views of a video are combined at evaluation, `"probabilities"` or `"logits"` (the
             released test), see [`multiview_average`].
+        warmup_given_as: where `args.warmup_steps` came from, for the warning when the warm-up is not shorter than
+            the run (it is then cut to the run's steps - 1, see [`adamae_hf.lr_schedule.fit_warmup`]); default
+            `"--warmup_steps <value>"`.
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
             labels, in place of the `Trainer`'s `label_smoothing_factor` smoother); its soft `(B, num_labels)` targets
             go to the model's `labels`. `None`: plain class ids.
@@ -482,7 +485,7 @@ class VideoClassificationTrainer(Trainer):
     def __init__(
         self, *args, layer_decay: float | None = 0.75, mixup=None, on_nonfinite_loss: str = "stop",
         decay_sampler_positions: bool = False, released_lr_schedule: bool = False, min_lr_ratio: float = 0.0,
-        view_average: str = "probabilities", **kwargs,
+        view_average: str = "probabilities", warmup_given_as: str | None = None, **kwargs,
     ):  # fmt: skip
         if view_average not in VIEW_AVERAGES:
             raise ValueError(f"view_average must be one of {', '.join(VIEW_AVERAGES)}, got {view_average!r}")
@@ -497,6 +500,7 @@ class VideoClassificationTrainer(Trainer):
         self.decay_sampler_positions = decay_sampler_positions
         self.released_lr_schedule, self.min_lr_ratio = released_lr_schedule, min_lr_ratio
         self.view_average = view_average
+        self.warmup_given_as = warmup_given_as
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -515,10 +519,19 @@ class VideoClassificationTrainer(Trainer):
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """The `Trainer`'s scheduler, or with `released_lr_schedule` the released one
         ([`adamae_hf.lr_schedule.get_released_cosine_schedule`]: warm-up from 0 reaching the peak at its last step,
-        cosine to `min_lr_ratio` x the peak)."""
-        if not self.released_lr_schedule or self.lr_scheduler is not None:
+        cosine to `min_lr_ratio` x the peak). A warm-up not shorter than the run is cut to its steps - 1, with a
+        warning ([`adamae_hf.lr_schedule.fit_warmup`])."""
+        if self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
-        warmup = min(self.args.get_warmup_steps(num_training_steps), num_training_steps - 1)
+        given_as = self.warmup_given_as or f"--warmup_steps {self.args.warmup_steps:g}"
+        warmup, cut = fit_warmup(self.args.get_warmup_steps(num_training_steps), num_training_steps, given_as,
+                                 "--warmup_epochs or --warmup_steps (< 1: a fraction of the run)")  # fmt: skip
+        if cut and self.is_world_process_zero():
+            logger.warning(cut)
+        if not self.released_lr_schedule:
+            if cut:
+                self.args.warmup_steps = warmup  # what the Trainer's scheduler reads
+            return super().create_scheduler(num_training_steps, optimizer)
         self.lr_scheduler = get_released_cosine_schedule(
             self.optimizer if optimizer is None else optimizer, warmup, num_training_steps, self.min_lr_ratio
         )
