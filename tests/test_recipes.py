@@ -73,7 +73,9 @@ def test_a_checkpoint_replaces_the_recipes_model_size(toy_recipes):
     argv = ["--recipe", "adamae-ssv2", "--train_dir", "v", "--model_name_or_path", "ckpt"]
     resolution = resolve_recipe(parser, argv, "pretraining", ["train_dir"])
     assert parser.parse_args(argv).config_name is None
-    assert resolution.overridden == {"model_name_or_path": "base"}
+    assert resolution.overridden == {"config_name": "base"}  # the recipe field it replaced, with its value
+    lines = "\n".join(recipe_log_lines(resolution.as_dict()))
+    assert "model_name_or_path*" in lines and "from the command line: model_name_or_path = 'ckpt' (recipe: config_name = 'base')" in lines
 
 
 def test_no_recipe_on_a_dataset_stops_with_the_choices():
@@ -231,7 +233,14 @@ def test_a_flag_wins_over_the_recipe_and_is_reported(capsys):
     assert report["arguments"]["learning_rate"] == 3e-4 and report["arguments"]["base_learning_rate"] is None
     assert report["arguments"]["warmup_steps"] == 100 and report["arguments"]["warmup_epochs"] is None
     assert report["derived"]["learning_rate"] == 3e-4
-    assert report["recipe"]["overridden"] == {"learning_rate": 5e-4, "warmup_steps": 5.0}
+    # each entry is the recipe field the flag replaced, with that field's recipe value
+    assert report["recipe"]["overridden"] == {"base_learning_rate": 5e-4, "warmup_epochs": 5.0}
+    lines = "\n".join(recipe_log_lines(report["recipe"]))
+    assert "learning_rate*, " in lines and "warmup_steps*;" in lines
+    assert "from the command line: learning_rate = 0.0003 (recipe: base_learning_rate = 0.0005)" in lines
+    assert "from the command line: warmup_steps = 100.0 (recipe: warmup_epochs = 5.0)" in lines
+    report = dry_run(capsys, "run_pretraining", ["--recipe", "adamae-ssv2", "--num_warmup_steps", "10"])
+    assert report["recipe"]["overridden"] == {"warmup_epochs": 40} and report["arguments"]["warmup_epochs"] is None
 
 
 def test_a_recipe_leaves_the_data_pipeline_options_to_the_user(capsys):
