@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 from transformers.hf_argparser import string_to_bool
+from transformers.training_args import trainer_log_levels
 
 from adamae_hf import training as T
 from adamae_hf.configuration_adamae import MASK_TYPES
@@ -166,6 +167,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--with_tracking", action="store_true", help="log to --report_to")
     out.add_argument("--report_to", default="tensorboard", help="tensorboard, wandb, ... or all")
     out.add_argument("--logging_steps", type=int, default=1)
+    out.add_argument("--log_level", choices=list(trainer_log_levels), default="passive",
+                     help="the main process's logging level, as the fine-tuning script's: debug adds each recipe value; "
+                     "passive: this script's INFO, transformers' and datasets' WARNING")  # fmt: skip
     out.add_argument("--visualize_every", type=int, default=None, help="figures every N steps (and at the end)")
     out.add_argument("--num_visualizations", type=int, default=2, help="clips per figure set (0: none)")
     out.add_argument("--disable_tqdm", action="store_true")
@@ -325,6 +329,11 @@ def build_accelerator(args) -> Accelerator:
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)  # fmt: skip
+    level = None  # --log_level passive: this script's and adamae_hf's INFO, as the fine-tuning script's
+    if accelerator.is_local_main_process and args.log_level != "passive":
+        level = trainer_log_levels[args.log_level]
+        for name in (logger.logger.name, "adamae_hf"):
+            logging.getLogger(name).setLevel(level)
     logger.debug(accelerator.state, main_process_only=False)
     engine = "" if accelerator.distributed_type.value == "NO" else f", {accelerator.distributed_type.value}"
     logger.info(f"Running on {accelerator.device} ({accelerator.num_processes} process"
@@ -333,7 +342,10 @@ def build_accelerator(args) -> Accelerator:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its line per file of each checkpoint
     if precision_note:
         logger.warning(precision_note)
-    if accelerator.is_local_main_process:
+    if level:
+        datasets.utils.logging.set_verbosity(level)
+        transformers.utils.logging.set_verbosity(level)
+    elif accelerator.is_local_main_process:
         datasets.utils.logging.set_verbosity_warning()
         transformers.utils.logging.set_verbosity_warning()
     else:

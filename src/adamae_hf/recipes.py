@@ -175,7 +175,7 @@ def recipe_log_lines(sources: dict[str, Any]) -> list[str]:
     given = ", ".join(f"{key}*" if _replaced_field(key, overridden) else key for key in sorted(sources["from_user"]))
     lines = [f"recipe {sources['name']!r}: {len(sources['from_recipe'])} values from the recipe, "
              f"{len(sources['from_user'])} given on the command line ({given or 'none'}; * replaced a recipe "
-             "value; each value is logged at DEBUG, and --dry_run prints them all)"]  # fmt: skip
+             "value; --log_level debug logs each value, --dry_run prints them all)"]  # fmt: skip
     lines += [f"  from the recipe: {k} = {v!r}" for k, v in sorted(sources["from_recipe"].items())]
     for key, value in sorted(sources["from_user"].items()):
         replaced = _replaced_field(key, overridden)
