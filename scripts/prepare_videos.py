@@ -11,9 +11,11 @@ only the references (1 in 4 with 3 B-frames): adamae_hf's reader skips the other
     python scripts/prepare_videos.py --input_dir videos/ --output_dir videos_prepared/ --num_workers 16
     python scripts/prepare_videos.py --input_list train.csv --data_root videos/ --output_dir videos_prepared/
 
-The output mirrors the input's folders (`a/b.webm` -> `a/b.mp4`), so a `<split>/<class>/<video>` folder stays one
-and a list file's paths stay valid with `--data_root` pointing at the output (extensions become `.mp4`). Sources are
-never overwritten (the output folder must be outside the input); outputs that exist are kept (a rerun continues an
+The output mirrors the input's folders (`a/b.webm` -> `a/b.mp4`), so a `<split>/<class>/<video>` folder stays one.
+From `--input_list` (read as the training scripts read list files: the label is the last field, so paths may hold
+spaces and commas) a new list of the same name is written into `--output_dir`: the same labels, the new `.mp4`
+paths relative to it, the videos that could not be prepared left out; train on it with `--train_list
+<output_dir>/<name>` (its folder is the default `--data_root`). Sources are never overwritten (the output folder must be outside the input); outputs that exist are kept (a rerun continues an
 interrupted one) unless `--overwrite`. Files that cannot be read are skipped and listed in `<output_dir>/failed.txt`.
 """
 
@@ -128,31 +130,56 @@ class _InProcess:
         return map(function, jobs)
 
 
-def collect(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """(source, target) pairs."""
+def collect(args: argparse.Namespace) -> list[tuple[str, str, int | None]]:
+    """(source, target, label) triples; the label of an `--input_list` line (`None`: a bare path, or a folder)."""
+    from adamae_hf.data import list_file_entries
+
     output = Path(args.output_dir).resolve()
     if args.input_dir:
         root = Path(args.input_dir).resolve()
         if output == root or root in output.parents:
             raise SystemExit("--output_dir must not be inside --input_dir (sources are never overwritten)")
         sources = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-        relative = [p.relative_to(root) for p in sources]
+        relative, labels = [p.relative_to(root) for p in sources], [None] * len(sources)
     else:
-        root = Path(args.data_root or ".").resolve()
-        lines = Path(args.input_list).read_text().splitlines()
-        relative = [Path(line.replace(",", " ").split()[0]) for line in lines if line.strip()]
-        sources = [root / r for r in relative]
+        root = Path(args.data_root).resolve() if args.data_root else Path(args.input_list).resolve().parent
+        try:
+            entries = list_file_entries(args.input_list)
+        except FileNotFoundError as error:
+            raise SystemExit(f"--input_list: {error}") from None
+        sources = [Path(os.path.normpath(root / path)) for _, path, _ in entries]  # links not followed
+        relative, labels = [], [label for _, _, label in entries]
+        for (line_number, path, _), source in zip(entries, sources):
+            if root not in source.parents:  # the output mirrors the paths under the root
+                raise SystemExit(f"{args.input_list}:{line_number}: {path!r} is not under --data_root {root}")
+            relative.append(source.relative_to(root))
         if any(output == p.parent or output in p.parents for p in sources):
             raise SystemExit("--output_dir must not contain the sources (sources are never overwritten)")
-    return [(str(s), str(output / r.with_suffix(".mp4"))) for s, r in zip(sources, relative)]
+        if output / Path(args.input_list).name == Path(args.input_list).resolve():
+            raise SystemExit("--output_dir must not hold --input_list (the prepared list is written there under its name)")
+    return [(str(s), str(output / r.with_suffix(".mp4")), label) for s, r, label in zip(sources, relative, labels)]
+
+
+def write_prepared_list(args: argparse.Namespace, triples: list[tuple[str, str, int | None]]) -> Path:
+    """`<output_dir>/<name of --input_list>`: one `<path> <label>` (or `<path>`) line per prepared video, the paths
+    relative to `--output_dir`, in the input's order; the videos without an output are left out."""
+    output = Path(args.output_dir).resolve()
+    lines = [Path(target).relative_to(output).as_posix() + ("" if label is None else f" {label}")
+             for _, target, label in triples if os.path.exists(target)]  # fmt: skip
+    path = output / Path(args.input_list).name
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input_dir", help="a folder of videos (searched recursively)")
-    source.add_argument("--input_list", help="a list file: a video path (relative to --data_root) first on each line")
-    parser.add_argument("--data_root", help="folder the --input_list paths are relative to")
+    source.add_argument("--input_list", help="a list file of the training scripts' format ('<path> <label>' or "
+                        "'<path>', the label last, paths relative to --data_root); the same list for the prepared "
+                        ".mp4 videos is written into --output_dir under the same name")  # fmt: skip
+    parser.add_argument("--data_root", help="folder the --input_list paths are relative to (default: the list's folder, "
+                        "as the training scripts)")  # fmt: skip
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--short_side", type=int, default=320, help="short side at most this (pixels; never enlarged)")
     parser.add_argument("--keyframe_interval", type=int, default=16, help="frames between keyframes")
@@ -166,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
     pairs = collect(args)
-    todo = [(s, t) for s, t in pairs if args.overwrite or not os.path.exists(t)]
+    todo = [(s, t) for s, t, _ in pairs if args.overwrite or not os.path.exists(t)]
     options = {"short_side": args.short_side, "keyframe_interval": args.keyframe_interval, "crf": args.crf,
                "preset": args.preset, "bframes": args.bframes}  # fmt: skip
     if args.bframes < 0:
@@ -188,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} unreadable videos skipped, listed in {report}", file=sys.stderr)
     elif report.exists():
         report.unlink()
+    if args.input_list:
+        written = write_prepared_list(args, pairs)
+        print(f"The list of the prepared videos: {written} (--train_list {written})", file=sys.stderr)
     return 0
 
 

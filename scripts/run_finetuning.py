@@ -14,8 +14,9 @@ Your own data (a `<split>/<class>/<video>` folder, VideoMAE list files, or a Hub
 recipe, `adamae-ssv2` or `adamae-k400`: the released fine-tuning for that dataset (`adamae_hf.recipes`,
 docs/recipes.md); a flag you give wins:
 
-    python scripts/run_finetuning.py --recipe adamae-k400 --model_name_or_path outputs/adamae-pretrain \
-        --train_dir data/ --output_dir outputs/adamae-finetune --do_train --do_eval --num_train_epochs 30
+    python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path outputs/adamae-ssv2 \
+        --train_list ssv2/train.csv --validation_list ssv2/val.csv --data_root ssv2/videos \
+        --output_dir outputs/adamae-ssv2-finetune --do_train --do_eval
     python scripts/run_finetuning.py --recipe adamae-ssv2 --model_name_or_path MCG-NJU/videomae-base \
         --train_list train.csv --validation_list val.csv --data_root videos/ --output_dir out --do_train --do_eval
 """
@@ -563,14 +564,13 @@ def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
     """`--dry_run`: the resolved arguments, their sources, the learning rates for `WORLD_SIZE` processes (1 unless
     a launcher set it) and the model config (the checkpoint's config file, or the preset), as JSON on stdout; no
     data read, no weights built."""
-    from transformers import PretrainedConfig
 
     model_path = model_args.model_name_or_path
     if model_path is None and not data_args.has_dataset and not (model_args.from_scratch or model_args.config_overrides):
         model_path = DEFAULT_PRETRAINED if has_checkpoint(DEFAULT_PRETRAINED) else None  # as pretrained_path
     if model_path is not None:
-        config, _ = PretrainedConfig.get_config_dict(model_path, cache_dir=model_args.cache_dir,
-                                                     revision=model_args.model_revision, token=model_args.token)  # fmt: skip
+        config = T.read_config_dict(model_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                                    token=model_args.token)  # fmt: skip
     else:
         config = scratch_config(model_args).to_dict()
     config.update(drop_path_rate=model_args.drop_path_rate, use_mean_pooling=True)  # as build_model_for_finetuning
@@ -602,6 +602,14 @@ def apply_learning_rates(training_args, train_dataset) -> float:
     return rates["min_learning_rate"] / rates["learning_rate"]
 
 
+def warmup_given_as(training_args, sources: dict) -> str:
+    """Where the warm-up came from, for the trainer's warning when it is not shorter than the run."""
+    if training_args.warmup_epochs is None:
+        return f"--warmup_steps {training_args.warmup_steps:g}"
+    recipe = f" from the recipe {sources['name']!r}" if "warmup_epochs" in sources["from_recipe"] else ""
+    return f"--warmup_epochs {training_args.warmup_epochs:g}{recipe}"
+
+
 def main(args: list[str] | None = None) -> dict[str, float] | int:
     model_args, data_args, training_args, recipe_args = parse_args(args)
     if recipe_args.dry_run:
@@ -617,6 +625,9 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     if model_args.from_scratch and model_args.model_name_or_path:
         raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
+    if model_args.model_name_or_path:  # a missing or unreadable checkpoint fails before any data work
+        T.read_config_dict(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
+                           revision=model_args.model_revision, token=model_args.token)  # fmt: skip
     check_output_dir(training_args, model_args)
     synthetic = not data_args.has_dataset
     setup_logging(training_args)
@@ -674,6 +685,7 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
         released_lr_schedule=training_args.released_lr_schedule,
         min_lr_ratio=min_lr_ratio,
         view_average=data_args.view_average,
+        warmup_given_as=warmup_given_as(training_args, recipe_args.sources),
     )
     output_dir = Path(training_args.output_dir)
     results: dict[str, float] = {}

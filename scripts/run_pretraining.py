@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 from transformers.hf_argparser import string_to_bool
+from transformers.training_args import trainer_log_levels
 
 from adamae_hf import training as T
 from adamae_hf.configuration_adamae import MASK_TYPES
@@ -56,7 +57,7 @@ from adamae_hf.data import (
     save_processor,
     synthetic_dataset_dir,
 )
-from adamae_hf.lr_schedule import get_released_cosine_schedule
+from adamae_hf.lr_schedule import fit_warmup, get_released_cosine_schedule
 from adamae_hf.optimization import build_adamw
 from adamae_hf.recipes import MULTISCALE_CROP_SCALES, dry_run_report, recipe_log_lines, resolve_recipe
 from adamae_hf.sampler_metrics import sampler_focus
@@ -165,6 +166,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--with_tracking", action="store_true", help="log to --report_to")
     out.add_argument("--report_to", default="tensorboard", help="tensorboard, wandb, ... or all")
     out.add_argument("--logging_steps", type=int, default=1)
+    out.add_argument("--log_level", choices=list(trainer_log_levels), default="passive",
+                     help="the main process's logging level, as the fine-tuning script's: debug adds each recipe value; "
+                     "passive: this script's INFO, transformers' and datasets' WARNING")  # fmt: skip
     out.add_argument("--visualize_every", type=int, default=None, help="figures every N steps (and at the end)")
     out.add_argument("--num_visualizations", type=int, default=2, help="clips per figure set (0: none)")
     out.add_argument("--disable_tqdm", action="store_true")
@@ -324,6 +328,11 @@ def build_accelerator(args) -> Accelerator:
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)  # fmt: skip
+    level = None  # --log_level passive: this script's and adamae_hf's INFO, as the fine-tuning script's
+    if accelerator.is_local_main_process and args.log_level != "passive":
+        level = trainer_log_levels[args.log_level]
+        for name in (logger.logger.name, "adamae_hf"):
+            logging.getLogger(name).setLevel(level)
     logger.debug(accelerator.state, main_process_only=False)
     engine = "" if accelerator.distributed_type.value == "NO" else f", {accelerator.distributed_type.value}"
     logger.info(f"Running on {accelerator.device} ({accelerator.num_processes} process"
@@ -332,7 +341,10 @@ def build_accelerator(args) -> Accelerator:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its line per file of each checkpoint
     if precision_note:
         logger.warning(precision_note)
-    if accelerator.is_local_main_process:
+    if level:
+        datasets.utils.logging.set_verbosity(level)
+        transformers.utils.logging.set_verbosity(level)
+    elif accelerator.is_local_main_process:
         datasets.utils.logging.set_verbosity_warning()
         transformers.utils.logging.set_verbosity_warning()
     else:
@@ -397,13 +409,18 @@ def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
         batches_per_epoch, args.gradient_accumulation_steps, args.num_train_epochs, args.max_train_steps
     )
     if args.num_warmup_steps is not None:
-        num_warmup_steps = args.num_warmup_steps
+        num_warmup_steps, given_as = args.num_warmup_steps, f"--num_warmup_steps {args.num_warmup_steps}"
     else:
         num_warmup_steps = round(args.warmup_epochs * (steps_per_epoch or 0))
-    num_warmup_steps = min(num_warmup_steps, max_train_steps)
+        recipe = args.recipe_sources
+        given_as = f"--warmup_epochs {args.warmup_epochs:g} x {steps_per_epoch} steps per epoch" + (
+            f" from the recipe {recipe['name']!r}" if "warmup_epochs" in recipe["from_recipe"] else "")
+    num_warmup_steps, cut = fit_warmup(num_warmup_steps, max_train_steps, given_as,
+                                       "--warmup_epochs or --num_warmup_steps")  # fmt: skip
+    if cut:
+        logger.warning(cut)
     # Accelerate steps a prepared scheduler once per process per optimiser step, hence the factor.
     if args.released_lr_schedule:
-        num_warmup_steps = min(num_warmup_steps, max_train_steps - 1)  # the released schedule needs a cosine step
         lr_scheduler = get_released_cosine_schedule(
             optimizer, num_warmup_steps, max_train_steps, rates["min_learning_rate"] / learning_rate,
             steps_per_update=accelerator.num_processes,

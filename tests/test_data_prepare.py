@@ -56,3 +56,30 @@ def test_prepare_videos(tmp_path):
     assert (output / "turned.mp4").stat().st_mtime_ns == stamp and not (output / "failed.txt").exists()
     with pytest.raises(SystemExit, match="never overwritten"):
         prepare_videos.main(["--input_dir", str(source), "--output_dir", str(source / "a")])
+
+
+def test_prepare_videos_from_a_list_writes_the_prepared_list(tmp_path):
+    """List lines are read as the training scripts read them (the label is the last field: paths with spaces and
+    commas); the new list beside the outputs has the same labels and the prepared `.mp4` paths, and loads."""
+    from adamae_hf.data import list_file_source
+
+    videos = tmp_path / "videos"
+    (videos / "my clips").mkdir(parents=True)
+    write_video(videos / "my clips" / "a, b.webm", 12, "webm", "libvpx-vp9", size=(64, 64),
+                options={"deadline": "realtime", "cpu-used": "8"})
+    write_video(videos / "plain.mp4", 12, "mp4", "libx264", size=(64, 64))
+    (videos / "junk.mp4").write_bytes(b"not a video")
+    listing = tmp_path / "train.csv"
+    listing.write_text("# comment\nmy clips/a, b.webm 3\n\nplain.mp4,1\njunk.mp4 0\n")
+    output = tmp_path / "prepared"
+    assert prepare_videos.main(["--input_list", str(listing), "--data_root", str(videos), "--output_dir", str(output),
+                                "--short_side", "32", "--num_workers", "1"]) == 0  # fmt: skip
+    assert (output / "my clips" / "a, b.mp4").is_file() and (output / "plain.mp4").is_file()
+    assert (output / "train.csv").read_text() == "my clips/a, b.mp4 3\nplain.mp4 1\n"  # junk.mp4 failed: left out
+    source = list_file_source(output / "train.csv")
+    assert [(s.video, s.label) for s in source.samples] == [(str(output / "my clips" / "a, b.mp4"), 3),
+                                                            (str(output / "plain.mp4"), 1)]  # fmt: skip
+    with pytest.raises(SystemExit, match="is not under --data_root"):
+        (tmp_path / "outside.txt").write_text("../elsewhere.mp4 0\n")
+        prepare_videos.main(["--input_list", str(tmp_path / "outside.txt"), "--data_root", str(videos),
+                             "--output_dir", str(output)])  # fmt: skip

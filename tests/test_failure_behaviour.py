@@ -418,3 +418,37 @@ def test_pretraining_bug_in_a_worker_exits(data_synthetic_dir, tmp_path):
     )
     result = run_script(probe, pretrain_argv(data_synthetic_dir, tmp_path / "out"), tmp_path)
     assert result.returncode != 0 and "injected bug in the data pipeline" in result.stderr, result.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------------------------- missing checkpoints
+@pytest.mark.parametrize(
+    "script, argv",
+    [
+        (PRETRAIN, ["--model_name_or_path", "outputs/adamae-pretrain"]),
+        (PRETRAIN, ["--config_name", "configs/missing.json"]),
+        (FINETUNE, ["--model_name_or_path", "outputs/adamae-pretrain", "--do_train", "--max_steps", "1"]),
+        (FINETUNE, ["--model_name_or_path", "outputs/adamae-pretrain", "--dry_run"]),
+    ],
+    ids=["pretraining", "pretraining-config", "finetuning", "finetuning-dry-run"],
+)
+def test_missing_checkpoint_is_one_line_naming_the_option(script, argv, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               ADAMAE_HF_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    result = subprocess.run([sys.executable, str(script), *argv, "--output_dir", str(tmp_path / "out")], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=LIMIT_S)  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    option, name = argv[:2]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"{script.name}: error: {option} {name!r}: no local folder or file of that name exists "
+                            f"(relative to {tmp_path}), and it is not a model id in the local Hugging Face cache")  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_folder_without_config_is_named(tmp_path):
+    from adamae_hf.training import ArgumentError, read_config_dict
+
+    (tmp_path / "empty").mkdir()  # transformers reads an empty config from it, without a word
+    with pytest.raises(ArgumentError, match=r"^--config_name '.*empty': the folder has no config.json"):
+        read_config_dict(tmp_path / "empty", "--config_name")

@@ -59,3 +59,20 @@ def test_demo_sized_runs_log_the_essentials_only(data_synthetic_dir, tmp_path):
                 "Evaluate: 1 clip x 3 crops per video", "Evaluation (1 clip x 3 crops per video, 8 videos"):  # fmt: skip
         assert key in text, (key, text)
     assert "warm-up 0.1 steps" not in text and "1 clips" not in text, text
+
+
+def test_pretraining_log_level_debug_logs_each_recipe_value(data_synthetic_dir, tmp_path):
+    """`--log_level`, as the fine-tuning script's: debug adds each recipe value (which the summary line points at)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    argv = ["--recipe", "synthetic-demo", "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY,
+            "--per_device_train_batch_size", "2", "--max_train_steps", "1", "--sampling_rate", "1", "--output_dir",
+            str(tmp_path / "out"), "--dataloader_num_workers", "0", "--disable_tqdm", "--num_visualizations", "0",
+            "--log_level", "debug"]  # fmt: skip
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_pretraining.py"), *argv], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    assert "--log_level debug logs each value" in text
+    assert "DEBUG - __main__ - [RANK 0]   from the recipe: base_learning_rate = " in text, text[-3000:]
+    assert "DEBUG - __main__ - [RANK 0]   from the command line: sampling_rate = 1 (recipe: 2)" in text

@@ -1,6 +1,7 @@
 """The README and the pages under docs/ say what the code does: their marked Python examples run as written, every
 Python block at least compiles and its imports exist, every option a documented command passes to one of our
-scripts is one the script accepts, and every relative link (and #anchor) points at something that exists."""
+scripts is one the script accepts, every fine-tuning command starts from a folder a documented pre-training command
+writes, and every relative link (and #anchor) points at something that exists."""
 
 from __future__ import annotations
 
@@ -127,6 +128,41 @@ def test_documented_options_exist(script):
     unknown = _unknown(DOCUMENTED[script], _help_text(str(ROOT / script)))
     where = {option: sorted(DOCUMENTED[script][option]) for option in unknown}
     assert not unknown, f"{script} --help does not list these documented options (option: pages): {where}"
+
+
+def _docstring_commands() -> list[str]:
+    """The command lines in the training scripts' docstrings (continuations joined)."""
+    lines = []
+    for script in ("run_pretraining.py", "run_finetuning.py"):
+        text = ast.get_docstring(ast.parse((ROOT / "scripts" / script).read_text())) or ""
+        lines += [line for line in text.replace("\\\n", " ").splitlines() if SCRIPT.search(line)]
+    return lines
+
+
+def _option_value(tokens: list[str], option: str) -> str | None:
+    return tokens[tokens.index(option) + 1] if option in tokens[:-1] else None
+
+
+@pytest.mark.parametrize("name, commands", [(_name(page), _commands(page)) for page in (README, *DOCS)]
+                         + [("the scripts' docstrings", _docstring_commands())])  # fmt: skip
+def test_finetuning_commands_start_from_a_documented_pretraining_output(name, commands):
+    """A fine-tuning command whose `--model_name_or_path` is a local `outputs/` folder names one that a pre-training
+    command on the same page writes (its `--output_dir`, else its recipe's)."""
+    from adamae_hf.recipes import DEFAULT_RECIPE, recipe_values
+    from adamae_hf.training import DEFAULT_OUTPUT_DIR
+
+    written, started_from = set(), set()
+    for line in commands:
+        tokens = line.split()
+        if "scripts/run_pretraining.py" in line and "--dry_run" not in tokens:
+            recipe = _option_value(tokens, "--recipe") or DEFAULT_RECIPE
+            default = recipe_values(recipe, "pretraining").get("output_dir", DEFAULT_OUTPUT_DIR)
+            written.add((_option_value(tokens, "--output_dir") or default).rstrip("/"))
+        elif "scripts/run_finetuning.py" in line and (start := _option_value(tokens, "--model_name_or_path")):
+            if start.startswith("outputs/"):
+                started_from.add(start.rstrip("/"))
+    assert started_from <= written, f"{name}: fine-tuning starts from {sorted(started_from - written)}, which no " \
+                                    f"pre-training command there writes (they write {sorted(written)})"
 
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=[_name(p) for p in (README, *DOCS)])

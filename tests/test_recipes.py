@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,9 @@ def test_a_checkpoint_replaces_the_recipes_model_size(toy_recipes):
     argv = ["--recipe", "adamae-ssv2", "--train_dir", "v", "--model_name_or_path", "ckpt"]
     resolution = resolve_recipe(parser, argv, "pretraining", ["train_dir"])
     assert parser.parse_args(argv).config_name is None
-    assert resolution.overridden == {"model_name_or_path": "base"}
+    assert resolution.overridden == {"config_name": "base"}  # the recipe field it replaced, with its value
+    lines = "\n".join(recipe_log_lines(resolution.as_dict()))
+    assert "model_name_or_path*" in lines and "from the command line: model_name_or_path = 'ckpt' (recipe: config_name = 'base')" in lines
 
 
 def test_no_recipe_on_a_dataset_stops_with_the_choices():
@@ -230,7 +233,14 @@ def test_a_flag_wins_over_the_recipe_and_is_reported(capsys):
     assert report["arguments"]["learning_rate"] == 3e-4 and report["arguments"]["base_learning_rate"] is None
     assert report["arguments"]["warmup_steps"] == 100 and report["arguments"]["warmup_epochs"] is None
     assert report["derived"]["learning_rate"] == 3e-4
-    assert report["recipe"]["overridden"] == {"learning_rate": 5e-4, "warmup_steps": 5.0}
+    # each entry is the recipe field the flag replaced, with that field's recipe value
+    assert report["recipe"]["overridden"] == {"base_learning_rate": 5e-4, "warmup_epochs": 5.0}
+    lines = "\n".join(recipe_log_lines(report["recipe"]))
+    assert "learning_rate*, " in lines and "warmup_steps*;" in lines
+    assert "from the command line: learning_rate = 0.0003 (recipe: base_learning_rate = 0.0005)" in lines
+    assert "from the command line: warmup_steps = 100.0 (recipe: warmup_epochs = 5.0)" in lines
+    report = dry_run(capsys, "run_pretraining", ["--recipe", "adamae-ssv2", "--num_warmup_steps", "10"])
+    assert report["recipe"]["overridden"] == {"warmup_epochs": 40} and report["arguments"]["warmup_epochs"] is None
 
 
 def test_a_recipe_leaves_the_data_pipeline_options_to_the_user(capsys):
@@ -318,13 +328,20 @@ def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
     pre = tmp_path / "pre"
     code = load_script("run_pretraining").main([
         "--recipe", recipe, "--train_dir", str(data_synthetic_dir / "train"), "--config_overrides", TINY,
-        "--per_device_train_batch_size", "2", "--max_train_steps", "2", "--warmup_epochs", "0",
+        "--per_device_train_batch_size", "2", "--max_train_steps", "2",
         "--output_dir", str(pre), "--dataloader_num_workers", "0", "--num_visualizations", "0", "--disable_tqdm",
         "--sampling_rate", "1",
     ])  # fmt: skip
     assert code == 0 and (pre / "model.safetensors").is_file()
     assert "from the recipe: crop = 'multiscale'" in caplog.text
     assert "from the command line: sampling_rate = 1 (recipe: " in caplog.text
+    # the recipe's 40 warm-up epochs are longer than the 2 steps: cut to 1, said once
+    cut = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "warm-up" in r.getMessage()]
+    assert len(cut) == 1 and re.search(
+        rf"The warm-up \((\d+) steps, --warmup_epochs 40 x (\d+) steps per epoch from the recipe '{recipe}'\) is not "
+        r"shorter than the run \(2 steps\): cut to 1 steps. Set a shorter warm-up with --warmup_epochs or "
+        r"--num_warmup_steps.$", cut[0]), cut
+    caplog.clear()
     results = load_script("run_finetuning").main([
         "--recipe", recipe, "--model_name_or_path", str(pre), "--train_dir", str(data_synthetic_dir),
         "--output_dir", str(tmp_path / "fine"), "--max_steps", "2", "--per_device_train_batch_size", "2",
@@ -333,6 +350,10 @@ def test_the_released_recipes_run(data_synthetic_dir, tmp_path, caplog, recipe):
         "--do_train", "--do_eval", "--log_level", "debug",
     ])  # fmt: skip
     assert "eval_top1" in results and results["train_loss"] == results["train_loss"]  # finite
+    cut = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "warm-up" in r.getMessage()]
+    assert len(cut) == 1 and cut[0].endswith(
+        f"steps, --warmup_epochs 5 from the recipe '{recipe}') is not shorter than the run (2 steps): cut to 1 steps. "
+        "Set a shorter warm-up with --warmup_epochs or --warmup_steps (< 1: a fraction of the run)."), cut
     assert json.loads((tmp_path / "fine" / "video_preprocessor_config.json").read_text())["antialias"] is False
     expected = {"adamae-ssv2": "'segments'", "adamae-k400": "'videomae'"}[recipe]
     assert f"from the recipe: temporal_sampling = {expected}" in caplog.text

@@ -5,6 +5,7 @@ cosine_scheduler); the released code itself is not imported."""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import Counter
@@ -520,3 +521,30 @@ def test_trainer_released_schedule_and_logit_averaging(tmp_path):
     torch.testing.assert_close(flat, mean_logits)
     with pytest.raises(ValueError, match="average must be one of"):
         multiview_average(logits, average="votes")
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_trainer_cuts_a_warmup_as_long_as_the_run_and_says_so(tmp_path, caplog, released):
+    """A 20-step warm-up in a 3-step run: cut to 2 steps (the peak is reached), one warning naming where it came from."""
+    from transformers import TrainingArguments
+
+    from adamae_hf import AdaMAEForVideoClassification
+    from adamae_hf.finetuning import VideoClassificationTrainer
+    from adamae_hf.presets import preset_config
+
+    model = AdaMAEForVideoClassification(preset_config("tiny", num_labels=3, num_hidden_layers=1))
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, warmup_steps=20, report_to=[],
+                             remove_unused_columns=False)  # fmt: skip
+    trainer = VideoClassificationTrainer(model=model, args=args, layer_decay=None, released_lr_schedule=released,
+                                         warmup_given_as="--warmup_epochs 5 from the recipe 'adamae-ssv2'")  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="adamae_hf"):
+        trainer.create_optimizer_and_scheduler(num_training_steps=3)
+    assert [r.getMessage() for r in caplog.records if "warm-up" in r.getMessage()] == [
+        "The warm-up (20 steps, --warmup_epochs 5 from the recipe 'adamae-ssv2') is not shorter than the run (3 steps): "
+        "cut to 2 steps. Set a shorter warm-up with --warmup_epochs or --warmup_steps (< 1: a fraction of the run)."]
+    lrs = []
+    for _ in range(3):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    assert max(lrs) == pytest.approx(1e-3)  # the peak is reached within the run

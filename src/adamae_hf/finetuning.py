@@ -27,17 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, PretrainedConfig, Trainer, TrainerCallback
+from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from .configuration_adamae import AdaMAEConfig
 from .conversion import quiet_load_report
-from .lr_schedule import get_released_cosine_schedule
+from .lr_schedule import fit_warmup, get_released_cosine_schedule
 from .modeling_adamae import AdaMAEForVideoClassification
 from .optimization import parameter_groups
 from .training.arguments import NONFINITE_LOSS_POLICIES
 from .training.checkpointing import check_resume_settings
 from .training.errors import ArgumentError, NonFiniteLossError
-from .training.models import TRAINING_DTYPE, log_training_dtype
+from .training.models import TRAINING_DTYPE, log_training_dtype, read_config_dict
 
 
 logger = logging.getLogger(__name__)
@@ -91,14 +91,11 @@ def checkpoint_label_names(model_name_or_path: str | os.PathLike | None, **hub_k
     """The class names of a video-classification checkpoint in the order of its outputs (`config.id2label`), or `None`
     where it is no classifier or its classes have no names (transformers' default `LABEL_<i>`). Evaluation and
     further fine-tuning map the data's classes to these by name, as transformers' `run_glue.py` example does with
-    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning."""
+    `model.config.label2id`, so that a dataset whose folders sort differently keeps the checkpoint's meaning. A
+    checkpoint that cannot be read raises `adamae_hf.training.read_config_dict`'s [`ArgumentError`]."""
     if model_name_or_path is None:
         return None
-    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
-    except OSError:
-        return None  # build_model_for_finetuning reports it
+    config_dict = read_config_dict(model_name_or_path, **hub_kwargs)
     architectures = config_dict.get("architectures") or []
     id2label = config_dict.get("id2label") or {}
     if not any(name.endswith("ForVideoClassification") for name in architectures) or not id2label:
@@ -199,7 +196,8 @@ def build_model_for_finetuning(
         ValueError: a checkpoint that is neither AdaMAE nor VideoMAE (the message names its `model_type` and
             architectures), a class-count mismatch without `ignore_mismatched_sizes`, or (as [`ArgumentError`], a
             `ValueError`) `config_overrides` that name no config field, have the wrong type, or do not fit the
-            checkpoint's weights.
+            checkpoint's weights, or a `model_name_or_path` that is no readable local model and no model id the Hub
+            gives (`adamae_hf.training.read_config_dict`).
     """
     labels = _label_maps(label_names)
     if ignore_mismatched_sizes and not for_training:
@@ -214,10 +212,7 @@ def build_model_for_finetuning(
         return LoadedModel(AdaMAEForVideoClassification(config), "scratch", [], [])
 
     hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(model_name_or_path, **hub_kwargs)
-    except OSError as error:
-        raise ValueError(f"cannot read a model config from {str(model_name_or_path)!r}: {error}") from error
+    config_dict = read_config_dict(model_name_or_path, **hub_kwargs)
     model_type = config_dict.get("model_type")
     architectures = config_dict.get("architectures") or []
     old_num_labels = len(config_dict["id2label"]) if config_dict.get("id2label") else None
@@ -467,6 +462,9 @@ class VideoClassificationTrainer(Trainer):
             [`create_scheduler`]); `min_lr_ratio` is the floor as a fraction of the peak.
         view_average: how the views of a video are combined at evaluation, `"probabilities"` or `"logits"` (the
             released test), see [`multiview_average`].
+        warmup_given_as: where `args.warmup_steps` came from, for the warning when the warm-up is not shorter than
+            the run (it is then cut to the run's steps - 1, see [`adamae_hf.lr_schedule.fit_warmup`]); default
+            `"--warmup_steps <value>"`.
         mixup: a [`adamae_hf.data.MixupCutmix`] applied to every training batch in `compute_loss` (it also smooths the
             labels, in place of the `Trainer`'s `label_smoothing_factor` smoother); its soft `(B, num_labels)` targets
             go to the model's `labels`. `None`: plain class ids.
@@ -491,7 +489,7 @@ class VideoClassificationTrainer(Trainer):
     def __init__(
         self, *args, layer_decay: float | None = 0.75, mixup=None, on_nonfinite_loss: str = "stop",
         decay_sampler_positions: bool = False, released_lr_schedule: bool = False, min_lr_ratio: float = 0.0,
-        view_average: str = "probabilities", **kwargs,
+        view_average: str = "probabilities", warmup_given_as: str | None = None, **kwargs,
     ):  # fmt: skip
         if view_average not in VIEW_AVERAGES:
             raise ValueError(f"view_average must be one of {', '.join(VIEW_AVERAGES)}, got {view_average!r}")
@@ -506,6 +504,7 @@ class VideoClassificationTrainer(Trainer):
         self.decay_sampler_positions = decay_sampler_positions
         self.released_lr_schedule, self.min_lr_ratio = released_lr_schedule, min_lr_ratio
         self.view_average = view_average
+        self.warmup_given_as = warmup_given_as
 
     @contextlib.contextmanager
     def _every_batch(self) -> Iterator[None]:
@@ -541,10 +540,19 @@ class VideoClassificationTrainer(Trainer):
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """The `Trainer`'s scheduler, or with `released_lr_schedule` the released one
         ([`adamae_hf.lr_schedule.get_released_cosine_schedule`]: warm-up from 0 reaching the peak at its last step,
-        cosine to `min_lr_ratio` x the peak)."""
-        if not self.released_lr_schedule or self.lr_scheduler is not None:
+        cosine to `min_lr_ratio` x the peak). A warm-up not shorter than the run is cut to its steps - 1, with a
+        warning ([`adamae_hf.lr_schedule.fit_warmup`])."""
+        if self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
-        warmup = min(self.args.get_warmup_steps(num_training_steps), num_training_steps - 1)
+        given_as = self.warmup_given_as or f"--warmup_steps {self.args.warmup_steps:g}"
+        warmup, cut = fit_warmup(self.args.get_warmup_steps(num_training_steps), num_training_steps, given_as,
+                                 "--warmup_epochs or --warmup_steps (< 1: a fraction of the run)")  # fmt: skip
+        if cut and self.is_world_process_zero():
+            logger.warning(cut)
+        if not self.released_lr_schedule:
+            if cut:
+                self.args.warmup_steps = warmup  # what the Trainer's scheduler reads
+            return super().create_scheduler(num_training_steps, optimizer)
         self.lr_scheduler = get_released_cosine_schedule(
             self.optimizer if optimizer is None else optimizer, warmup, num_training_steps, self.min_lr_ratio
         )

@@ -20,6 +20,26 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 
+def fit_warmup(num_warmup_steps: int, num_training_steps: int, given_as: str, options: str) -> tuple[int, str | None]:
+    """
+    `(warm-up steps, warning)`: `num_warmup_steps` and `None` where the warm-up is shorter than the run; else
+    `num_training_steps - 1` (at least 0) and a one-line warning saying so. The released schedule needs a cosine
+    step ([`get_released_cosine_schedule`]), and a warm-up as long as the run never reaches the peak learning rate.
+
+    Args:
+        num_warmup_steps / num_training_steps: in optimiser updates.
+        given_as: where the warm-up came from, for the warning (`"--warmup_epochs 40 from the recipe 'adamae-ssv2'"`).
+        options: the options that set it, for the warning (`"--warmup_epochs or --num_warmup_steps"`).
+    """
+    if num_warmup_steps < num_training_steps:
+        return num_warmup_steps, None
+    cut = max(num_training_steps - 1, 0)
+    return cut, (
+        f"The warm-up ({num_warmup_steps} steps, {given_as}) is not shorter than the run ({num_training_steps} "
+        f"steps): cut to {cut} steps. Set a shorter warm-up with {options}."
+    )
+
+
 def released_cosine_factor(step: int, num_warmup_steps: int, num_training_steps: int, min_lr_ratio: float) -> float:
     """The multiplier of the peak learning rate at optimiser step `step` (0-based); see the module docstring.
     Steps past the end keep the last step's value."""

@@ -107,8 +107,14 @@ MULTISCALE_CROP_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 # A flag the user gives that replaces a recipe field of another name: `--learning_rate` (absolute) replaces the
 # recipe's `base_learning_rate` (scaled by the batch); `--model_name_or_path` replaces `--config_name`; the
-# fine-tuning `--warmup_steps` replaces `warmup_epochs`.
-_REPLACES = {"learning_rate": "base_learning_rate", "model_name_or_path": "config_name", "warmup_steps": "warmup_epochs"}
+# fine-tuning `--warmup_steps` and the pre-training `--num_warmup_steps` replace `warmup_epochs`.
+_REPLACES = {"learning_rate": "base_learning_rate", "model_name_or_path": "config_name", "warmup_steps": "warmup_epochs",
+             "num_warmup_steps": "warmup_epochs"}  # fmt: skip
+
+
+def _replaced_field(flag: str, overridden: dict[str, Any]) -> str | None:
+    """The recipe field (a key of `overridden`) the command-line destination `flag` replaced, or `None`."""
+    return flag if flag in overridden else _REPLACES[flag] if _REPLACES.get(flag) in overridden else None
 
 
 class RecipeError(ValueError):
@@ -151,7 +157,7 @@ class RecipeResolution:
     recipe: dict[str, Any]  # the recipe's own values
     from_recipe: dict[str, Any] = field(default_factory=dict)  # applied as defaults
     from_user: dict[str, Any] = field(default_factory=dict)  # every argument given on the command line
-    overridden: dict[str, Any] = field(default_factory=dict)  # recipe value the user replaced, by field
+    overridden: dict[str, Any] = field(default_factory=dict)  # recipe value the user replaced, by recipe field
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able: the recipe's name and, by field, the values from the recipe, from the command line, and the
@@ -163,14 +169,18 @@ class RecipeResolution:
 def recipe_log_lines(sources: dict[str, Any]) -> list[str]:
     """Log lines of a [`RecipeResolution.as_dict`]: a summary (the recipe, how many values it set, the names given on
     the command line, those that replaced a recipe value marked `*`; the scripts log it at INFO), then each value it
-    set and each value given on the command line, with the recipe value it replaced (logged at DEBUG)."""
-    given = ", ".join(f"{key}*" if key in sources["overridden"] else key for key in sorted(sources["from_user"]))
+    set and each value given on the command line, with the recipe value it replaced (logged at DEBUG): `(recipe: 2)`,
+    or with the field where the flag replaced one of another name, `(recipe: base_learning_rate = 0.0005)`."""
+    overridden = sources["overridden"]
+    given = ", ".join(f"{key}*" if _replaced_field(key, overridden) else key for key in sorted(sources["from_user"]))
     lines = [f"recipe {sources['name']!r}: {len(sources['from_recipe'])} values from the recipe, "
              f"{len(sources['from_user'])} given on the command line ({given or 'none'}; * replaced a recipe "
-             "value; each value is logged at DEBUG, and --dry_run prints them all)"]  # fmt: skip
+             "value; --log_level debug logs each value, --dry_run prints them all)"]  # fmt: skip
     lines += [f"  from the recipe: {k} = {v!r}" for k, v in sorted(sources["from_recipe"].items())]
     for key, value in sorted(sources["from_user"].items()):
-        note = f" (recipe: {sources['overridden'][key]!r})" if key in sources["overridden"] else ""
+        replaced = _replaced_field(key, overridden)
+        note = "" if replaced is None else f" (recipe: {overridden[replaced]!r})" if replaced == key else \
+            f" (recipe: {replaced} = {overridden[replaced]!r})"
         lines.append(f"  from the command line: {key} = {value!r}{note}")
     return lines
 
@@ -217,7 +227,7 @@ def resolve_recipe(
     for key, value in values.items():
         replaced_by = [flag for flag, target in _REPLACES.items() if target == key and given.get(flag) is not None]
         if key in given or replaced_by:
-            resolution.overridden[replaced_by[0] if replaced_by and key not in given else key] = value
+            resolution.overridden[key] = value
             continue
         resolution.from_recipe[key] = value
     parser.set_defaults(recipe=name, **resolution.from_recipe)

@@ -19,6 +19,7 @@ from .sources import (
     VideoSource,
     folder_source,
     hf_dataset_source,
+    list_file_entries,
     list_file_source,
     load_video_source,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "generate_synthetic_dataset",
     "hf_dataset_source",
     "item_seeds",
+    "list_file_entries",
     "list_file_source",
     "load_synthetic_mask",
     "load_video_source",

@@ -216,6 +216,26 @@ def folder_source(
 _LIST_LINE = re.compile(r"(?P<path>.+?)\s*(?:,|\s)\s*(?P<label>[+-]?\d+)\s*")
 
 
+def list_file_entries(list_file: str | os.PathLike) -> list[tuple[int, str, int | None]]:
+    """The entries of a VideoMAE-style list file, as [`list_file_source`] reads them: `(line number, path, label)`,
+    the label the last field after a space or a comma (so paths may hold both), `None` where the line holds a bare
+    path (no integer last field). Blank lines and lines starting with `#` are skipped; paths are as written.
+
+    Raises:
+        FileNotFoundError: the list file is missing.
+    """
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise FileNotFoundError(f"list_file {str(list_file)!r} does not exist")
+    entries = []
+    for line_number, line in enumerate(list_file.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LIST_LINE.fullmatch(line.strip())
+        entries.append((line_number, match["path"], int(match["label"])) if match else (line_number, line.strip(), None))
+    return entries
+
+
 def list_file_source(
     list_file: str | os.PathLike,
     data_root: str | os.PathLike | None = None,
@@ -237,20 +257,14 @@ def list_file_source(
             ``label_names`` (the message names the file, line and label).
     """
     list_file = Path(list_file)
-    if not list_file.is_file():
-        raise FileNotFoundError(f"list_file {str(list_file)!r} does not exist")
     root = Path(data_root) if data_root is not None else list_file.parent
     samples = []
-    for line_number, line in enumerate(list_file.read_text().splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _LIST_LINE.fullmatch(line.strip())
+    for line_number, path, label in list_file_entries(list_file):
         if not labelled:
-            path, label = (match["path"] if match else line.strip()), -1
-        elif match is None:
-            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {line!r}")
+            label = -1
+        elif label is None:
+            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {path!r}")
         else:
-            path, label = match["path"], int(match["label"])
             if label < 0:
                 raise ValueError(f"{list_file}:{line_number}: label {label} of {path!r} is negative")
             if label_names is not None and label >= len(label_names):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ __all__ = [
     "build_model",
     "checkpoint_model_type",
     "log_training_dtype",
+    "read_config_dict",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,12 +68,41 @@ def apply_config_overrides(config: AdaMAEConfig, overrides: str | None, args: ar
     return config
 
 
-def checkpoint_model_type(name_or_path: str) -> str | None:
-    """The `model_type` of a model folder or Hub repository (`"adamae"`, `"videomae"`, ...)."""
-    from transformers import PretrainedConfig
+def read_config_dict(name_or_path: str | os.PathLike, option: str = "--model_name_or_path", **hub_kwargs: Any) -> dict[str, Any]:
+    """
+    The config dict of a model folder, a config file or a Hub model id (`PretrainedConfig.get_config_dict`;
+    `hub_kwargs` such as `cache_dir`, `revision`, `token` pass on where not `None`).
 
-    config_dict, _ = PretrainedConfig.get_config_dict(name_or_path)
-    return config_dict.get("model_type")
+    Raises:
+        ArgumentError: naming `option`, in one line: a folder without `config.json`; a name that is no local folder or
+            file (relative to the current directory) and no model id the Hub (offline: the local cache) gives, with
+            huggingface_hub's reason (no such repository, no network, a gated or private repository, ...).
+    """
+    from huggingface_hub import is_offline_mode
+    from transformers import CONFIG_NAME, PretrainedConfig
+
+    name = str(name_or_path)
+    if os.path.isdir(name) and not os.path.isfile(os.path.join(name, CONFIG_NAME)):
+        raise ArgumentError(f"{option} {name!r}: the folder has no {CONFIG_NAME} (a saved model folder holds "
+                            f"{CONFIG_NAME} and the weights, as save_pretrained writes them)")  # fmt: skip
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(name, **{k: v for k, v in hub_kwargs.items() if v is not None})
+    except OSError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if os.path.exists(name):
+            raise ArgumentError(f"{option} {name!r}: cannot read its config: {reason}") from None
+        hub = "in the local Hugging Face cache (offline: HF_HUB_OFFLINE is set)" if is_offline_mode() else "the Hugging Face Hub gives"
+        raise ArgumentError(
+            f"{option} {name!r}: no local folder or file of that name exists (relative to {os.getcwd()}), and it is "
+            f"not a model id {hub} ({reason})"
+        ) from None
+    return config_dict
+
+
+def checkpoint_model_type(name_or_path: str, option: str = "--model_name_or_path") -> str | None:
+    """The `model_type` of a model folder or Hub repository (`"adamae"`, `"videomae"`, ...); [`read_config_dict`]'s
+    [`ArgumentError`] where it cannot be read."""
+    return read_config_dict(name_or_path, option).get("model_type")
 
 
 def build_config(args: argparse.Namespace) -> AdaMAEConfig:
@@ -95,6 +126,7 @@ def build_config(args: argparse.Namespace) -> AdaMAEConfig:
     elif args.config_name in MODEL_PRESETS:
         config = preset_config(args.config_name)
     elif args.config_name:
+        read_config_dict(args.config_name, "--config_name")  # a missing or unreadable one: one line naming it
         config = AdaMAEConfig.from_pretrained(args.config_name)
     else:
         config = preset_config("tiny")
