@@ -182,6 +182,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.output_dir = args.output_dir or T.DEFAULT_OUTPUT_DIR
     args.recipe_sources = resolution.as_dict()
     T.validate_args(args)
+    if args.crop == "multiscale":
+        if "min_crop_scale" in resolution.from_user:
+            raise T.ArgumentError(
+                "--min_crop_scale sets the random resized crop's smallest area; --crop multiscale (the recipes' crop) "
+                f"draws scales {', '.join(map(str, MULTISCALE_CROP_SCALES))} of the short side instead: give "
+                "--crop random_resized with it, or leave it out"
+            )
+        args.min_crop_scale = None  # unused: the dry run and the saved arguments say so
     return args
 
 

@@ -176,6 +176,17 @@ def test_pretraining_dry_run_prints_the_released_recipe(capsys, monkeypatch, rec
     assert derived["learning_rate"] == pytest.approx(1.5e-4 * 2048 / 256)  # 1.2e-3
     assert derived["min_learning_rate"] == pytest.approx(1e-5 * 2048 / 256)  # 8e-5
     assert derived["multiscale_crop_scales"] == [1.0, 0.875, 0.75, 0.66]
+    assert report["arguments"]["min_crop_scale"] is None  # the random resized crop's, unused by the multi-scale crop
+
+
+def test_a_crop_scale_for_the_multiscale_crop_is_refused():
+    """--min_crop_scale belongs to the random resized crop: given with the recipes' multi-scale crop it would be
+    ignored, so it stops the run with a message; with --crop random_resized it is used."""
+    script = load_script("run_pretraining")
+    with pytest.raises(ValueError, match="--min_crop_scale sets the random resized crop's smallest area"):
+        script.parse_args(["--recipe", "adamae-ssv2", "--min_crop_scale", "0.3", "--dry_run"])
+    args = script.parse_args(["--recipe", "adamae-ssv2", "--min_crop_scale", "0.3", "--crop", "random_resized", "--dry_run"])
+    assert args.min_crop_scale == 0.3
 
 
 RELEASED_FINETUNING = {
