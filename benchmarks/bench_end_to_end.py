@@ -127,7 +127,8 @@ def run(args, name: str, set_name: str, train_list: Path, in_memory: bool) -> di
     if first not in times or last not in times:
         raise RuntimeError(f"{name}: steps {first} and {last} not both in the TensorBoard log (found {sorted(times)})")
     seconds = times[last] - times[first]
-    running_on = next((line.split(" - ")[-1] for line in log.splitlines() if "Running on" in line), "")
+    # the script's "Running on <device> (...)" line, without the logging prefix ("12:00:00 - INFO - ... [RANK 0] ")
+    running_on = next((line[line.index("Running on ") :] for line in log.splitlines() if "Running on " in line), "")
     return {
         "data": name, "in_memory": in_memory, "steps_per_second": args.steps / seconds,
         "clips_per_second": args.steps * args.batch_size / seconds, "timed_steps": args.steps,

@@ -39,6 +39,7 @@ from accelerate.state import PartialState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 from transformers import get_cosine_schedule_with_warmup
 from transformers.hf_argparser import string_to_bool
 from transformers.training_args import trainer_log_levels
@@ -489,7 +490,7 @@ class Figures:
     def measure(self, accelerator, model, args, step: int) -> None:
         self.focus = measure_focus(accelerator, model, self.focus_set, accelerator.unwrap_model(model).config, args)
         if self.focus:
-            accelerator.print(f"sampler focus at step {step}: {T.format_focus(self.focus)}")
+            print_above_progress_bar(accelerator, f"sampler focus at step {step}: {T.format_focus(self.focus)}")
             if args.with_tracking:
                 accelerator.log({f"focus/{k}": v for k, v in self.focus.items()}, step=step)
 
@@ -671,14 +672,22 @@ def device_augmentation(args, accelerator, model) -> PretrainingAugmentation:
     return augmentation.to(accelerator.device)
 
 
+def print_above_progress_bar(accelerator, message: str) -> None:
+    """`accelerator.print` for the training loop: on the main process, written above the progress bar (`tqdm.write`)
+    rather than into it."""
+    if accelerator.is_main_process:
+        tqdm.write(message)
+
+
 def log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped, seconds, lr, step):
     """The epoch's mean losses over its finite steps (a step whose every batch was skipped is no 0 in the mean)."""
     means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
-    accelerator.print(
+    print_above_progress_bar(
+        accelerator,
         f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
         f"{epoch_updates} steps in {seconds:.1f}s, lr {lr:.2e}"
         + (f", {nonfinite_skipped} non-finite batches skipped so far (the means are over the "
-           f"{finite_updates} finite steps)" if nonfinite_skipped else "")
+           f"{finite_updates} finite steps)" if nonfinite_skipped else ""),
     )
     if args.with_tracking:
         accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
@@ -773,8 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.random.fork_rng():  # the clips' transforms draw from the global RNG: keep the training stream exact
         figures = Figures(*focus_clips(args, config, visual_dataset))
     log_run_start(args, config, model, train_dataset, data_description, schedule)
-    result = train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, train_dataset, schedule,
-                   state, figures)  # fmt: skip
+    with logging_redirect_tqdm():  # log lines (checkpoints, warnings) go above the progress bar, not through it
+        result = train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, train_dataset, schedule,
+                       state, figures)  # fmt: skip
     if result.exit_code:
         accelerator.end_training()
         return result.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -210,6 +211,21 @@ def test_bad_argument_exits_with_clear_message(cache_dir, tmp_path):
     assert result.returncode == 2
     assert "error: --config_overrides: AdaMAEConfig has no field 'no_such_field'" in result.stderr
     assert "Running training" not in result.stderr + result.stdout
+
+
+def test_log_lines_do_not_run_into_the_progress_bar(cache_dir, tmp_path):
+    """Checkpoint, sampler-focus and epoch lines printed during training start on a line of their own, above the
+    progress bar, not after the bar's text on the bar's line (as a terminal shows the combined output)."""
+    argv = [arg for arg in script_argv(tmp_path / "run", "--max_train_steps", "4", "--checkpointing_steps", "2",
+                                       "--visualize_every", "2", "--num_visualizations", "1") if arg != "--disable_tqdm"]  # fmt: skip
+    result = subprocess.run([sys.executable, str(SCRIPT), *argv], env=dict(subprocess_env(cache_dir), PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    pieces = re.split(r"[\r\n]", result.stdout)  # what a terminal shows: \r returns to the line's start
+    assert any(piece.startswith("pre-training:") for piece in pieces), "no progress bar drawn"
+    logged = [p for p in pieces if any(k in p for k in ("Checkpoint after step", "sampler focus at step", "epoch 0:"))]
+    assert len(logged) >= 3, result.stdout[-3000:]
+    assert not [p for p in logged if "pre-training:" in p], logged
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(cache_dir, tmp_path):

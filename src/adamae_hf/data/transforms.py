@@ -367,13 +367,21 @@ def resized_crop(
         return (2 * (start[:, None] + inside) + 1) / extent - 1
 
     xs, ys = positions(boxes[:, 0], boxes[:, 2], width), positions(boxes[:, 1], boxes[:, 3], height)  # (K, S)
-    if flips is not None:
-        xs = torch.where(flips.to(clips.device)[:, None], xs.flip(1), xs)
-    grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)  # (K, S, S, 2)
-    out = torch.nn.functional.grid_sample(
-        clips.reshape(k, t * c, height, width), grid, mode="bilinear", padding_mode="border", align_corners=False
-    )
+    out = _sample_grid(clips.reshape(k, t * c, height, width), xs, ys, flips)
     return out.view(k, t, c, image_size, image_size)
+
+
+def _sample_grid(
+    frames: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, flips: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Bilinear samples of ``frames`` float ``(N, C, H, W)`` at the grid of columns ``xs`` ``(N, S)`` by rows ``ys``
+    ``(N, S)``, in ``grid_sample``'s ``[-1, 1]`` (``align_corners=False``; past the edge: the edge pixel), the
+    columns reversed where ``flips`` (bool ``(N,)``) is true. Returns ``(N, C, S, S)``. The one resampling of
+    :func:`resized_crop` and :class:`PretrainingAugmentation`, which differ in the sample positions they compute."""
+    if flips is not None:
+        xs = torch.where(flips.to(xs.device).view(-1, 1), xs.flip(1), xs)
+    grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)  # (N, S, S, 2)
+    return torch.nn.functional.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class PretrainingAugmentation(torch.nn.Module):
@@ -435,15 +443,9 @@ class PretrainingAugmentation(torch.nn.Module):
         steps = (torch.arange(self.image_size, device=device, dtype=torch.float32) + 0.5) / self.image_size  # (S,)
         xs = 2 * (boxes[:, :1] + steps * boxes[:, 2:3]) - 1  # (N, S), grid_sample's [-1, 1] (align_corners=False)
         ys = 2 * (boxes[:, 1:2] + steps * boxes[:, 3:4]) - 1
-        if self.horizontal_flip:
-            flip = torch.rand((n, 1), generator=generator, device=device) < 0.5
-            xs = torch.where(flip, xs.flip(1), xs)
-        grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)  # (N, S, S, 2)
+        flips = torch.rand(n, generator=generator, device=device) < 0.5 if self.horizontal_flip else None
         frames = pixel_values.reshape(b, t * c, h, w)
         if self.num_sample > 1:
             frames = frames.repeat_interleave(self.num_sample, 0)
-        out = torch.nn.functional.grid_sample(
-            frames.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
-        )  # (N, T * C, S, S)
-        out = out.view(n, t, c, self.image_size, self.image_size)
+        out = _sample_grid(frames.float(), xs, ys, flips).view(n, t, c, self.image_size, self.image_size)
         return out * self.gain - self.offset
