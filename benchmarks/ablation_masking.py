@@ -116,6 +116,21 @@ def paired_differences(results: list[dict], arm: str, reference: str) -> dict[in
             if name == arm and (reference, seed) in top1}  # fmt: skip
 
 
+# Student's t, two-sided 5 % critical values by degrees of freedom (any statistics table)
+T_CRITICAL_5_PERCENT = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
+def paired_t_cell(differences: list[float]) -> str:
+    """`t (df)` of the paired differences (t = mean / (std / sqrt(n)), df = n - 1), with `*` where |t| exceeds the
+    two-sided 5 % critical value; `-` for fewer than 2 differences or no spread."""
+    if len(differences) < 2 or statistics.stdev(differences) == 0:
+        return "-"
+    df = len(differences) - 1
+    t = statistics.fmean(differences) / (statistics.stdev(differences) / math.sqrt(len(differences)))
+    significant = abs(t) > T_CRITICAL_5_PERCENT.get(df, T_CRITICAL_5_PERCENT[10])  # past 10: conservative
+    return f"{t:+.2f} ({df}){' *' if significant else ''}"
+
+
 def render_split(split: str, per_class: int, num_frames: int):
     """Clips `(N, T, H, W, 3)` uint8, labels `(N,)` and object masks `(N, T, H, W)` of one split of the embedded
     synthetic dataset (seed 0), rendered in memory (`adamae_hf.data.synthetic.synthetic_clips`)."""
@@ -356,15 +371,20 @@ def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: f
     if PAIRED_REFERENCE in arms and any(r["arm"] == PAIRED_REFERENCE for r in results):
         lines += ["", f"Paired by seed against {PAIRED_REFERENCE} (top-1 of the arm minus top-1 of {PAIRED_REFERENCE}, "
                   "percentage points, over the seeds both ran; the same seed draws the same batches of clips):", "",
-                  "| arm | difference per seed | mean ± std of the differences | seeds where the arm is lower |",
-                  "|---|---|---|---|"]  # fmt: skip
+                  "| arm | difference per seed | mean ± std of the differences | seeds where the arm is lower | "
+                  "paired t (degrees of freedom) |",
+                  "|---|---|---|---|---|"]  # fmt: skip
         for arm in arms:
             differences = paired_differences(results, arm, PAIRED_REFERENCE)
             if arm == PAIRED_REFERENCE or not differences:
                 continue
             lower = sum(value < 0 for value in differences.values())
             lines.append(f"| {arm} | " + ", ".join(f"{value:+.1f} (seed {seed})" for seed, value in differences.items())
-                         + f" | {cell(list(differences.values()))} | {lower} of {len(differences)} |")  # fmt: skip
+                         + f" | {cell(list(differences.values()))} | {lower} of {len(differences)} | "
+                         f"{paired_t_cell(list(differences.values()))} |")  # fmt: skip
+        lines += ["", "Paired t: the mean difference over its standard error; `*`: beyond the two-sided 5 % critical "
+                  "value of Student's t for its degrees of freedom (" +
+                  ", ".join(f"{value} for {df}" for df, value in list(T_CRITICAL_5_PERCENT.items())[:5]) + ")."]  # fmt: skip
     classes = sorted({name for r in results for name in r["per_class_top1"]})
     lines += ["", "Per-class top-1 %, mean over the seeds:", "", "| arm | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]  # fmt: skip
@@ -450,7 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     planned = len(args.arms) * len(args.seeds)
 
     def write_outputs() -> str:  # after every run, so an interrupted ablation leaves its (marked) partial table
-        wall_seconds = None if args.report_only else time.time() - started
+        wall_seconds = time.time() - started
+        if args.report_only:  # the wall clock of the runs that made the results, where an earlier report has it
+            earlier = output.with_suffix(".json")
+            wall_seconds = json.loads(earlier.read_text()).get("wall_seconds") if earlier.exists() else None
         done = [r for r in results if r["arm"] in args.arms and r["seed"] in args.seeds]
         output.with_suffix(".json").write_text(json.dumps(
             {"command": command.strip(), "wall_seconds": wall_seconds, "recipe": recipe, "runs_planned": planned,

@@ -107,10 +107,18 @@ def test_table_has_the_paired_comparison_and_the_visible_tokens():
     results = [run_result("adaptive-95", 0, 40.0), run_result("adaptive-95", 1, 50.0), run_result("tube-95", 0, 45.0),
                run_result("tube-95", 1, 44.0)]  # fmt: skip
     table = ablation_masking.markdown(results, ["adaptive-95", "tube-95", "motion-95"], "cmd", 60.0, "linear_probe")
-    assert "| tube-95 | +5.0 (seed 0), -6.0 (seed 1) | -0.5 ± 7.8 | 1 of 2 |" in table
+    assert "| tube-95 | +5.0 (seed 0), -6.0 (seed 1) | -0.5 ± 7.8 | 1 of 2 | -0.09 (1) |" in table
     assert "| adaptive-95 | mask_type=adaptive, mask_ratio=0.95 | 12 of 256 |" in table
     assert "| tube-95 | mask_type=tube, mask_ratio=0.95 | 16 of 256 |" in table  # VideoMAE's count: 4 per slice
     assert "| motion-95 | no run finished yet |" in table
+
+
+def test_paired_t_is_the_mean_difference_over_its_standard_error():
+    """t = mean / (std / sqrt(n)) with n - 1 degrees of freedom, starred beyond the two-sided 5 % critical value
+    (2.78 at 4 degrees of freedom): the linear probe's untrained arm against adaptive 95 %, and tube 95 %."""
+    assert ablation_masking.paired_t_cell([12.5, 10.2, 4.3, 18.8, 16.0]) == "+4.96 (4) *"
+    assert ablation_masking.paired_t_cell([-8.2, -7.4, -18.8, -3.5, 19.1]) == "-0.60 (4)"
+    assert ablation_masking.paired_t_cell([3.0]) == "-" and ablation_masking.paired_t_cell([2.0, 2.0]) == "-"
 
 
 def test_the_paper_group_names_the_issue_arms():
