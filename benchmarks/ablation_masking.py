@@ -338,7 +338,9 @@ def markdown(results: list[dict], arms: list[str], command: str, wall_seconds: f
         return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if sum(v is not None for v in values) > 1 else " (1 seed)")
 
     lines = [
-        f"Command: `{command}`" + ("" if wall_seconds is None else f" ({wall_seconds / 60:.0f} min wall clock for the runs it made)"),
+        f"Command: `{command}` ({sum(r['seconds'] for r in results) / 60:.0f} min of one torch thread for the "
+        f"{len(results)} runs"
+        + ("" if wall_seconds is None else f"; wall clock of the last invocation that ran any: {wall_seconds / 60:.0f} min") + ")",
         "",
         f"| arm | pre-training | visible tokens | {'linear-probe ' if evaluation == 'linear_probe' else ''}top-1 % | per seed | object-mass ratio | motion correlation | reconstruction loss "
         "(random mask, validation) | minutes per run |",
