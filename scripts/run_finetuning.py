@@ -51,6 +51,7 @@ from adamae_hf.data import (
 )
 from adamae_hf.finetuning import (
     VIEW_AVERAGES,
+    GracefulStopCallback,
     RunSettingsCallback,
     VideoClassificationTrainer,
     build_compute_metrics,
@@ -240,6 +241,8 @@ def parse_args(args: list[str] | None = None):
     parser = HfArgumentParser(
         (ModelArguments, DataTrainingArguments, FinetuningTrainingArguments, RecipeArguments),
         formatter_class=T.HelpFormatter,
+        usage="%(prog)s [--flag value ...] (--help lists every flag)",  # a bad flag's error not under 150 lines of usage
+        description=__doc__.strip().split("\n\n")[0].replace("\n", " "),
     )
     argv = sys.argv[1:] if args is None else list(args)
     if len(argv) == 1 and argv[0].endswith(".json"):  # every value from the file: no recipe
@@ -254,6 +257,44 @@ def parse_args(args: list[str] | None = None):
     model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
     recipe_args.sources = resolution.as_dict()
     return model_args, data_args, training_args, recipe_args
+
+
+# (arguments, flag, lowest, highest, whether the bounds are allowed): every numeric value the Trainer does not check
+_VALUE_RANGES = (
+    ("model", "drop_path_rate", 0.0, 1.0, "[)"), ("model", "layer_decay", 0.0, 1.0, "(]"),
+    ("data", "sampling_rate", 1, None, "[)"), ("data", "test_num_clips", 1, None, "[)"),
+    ("data", "num_sample", 1, None, "[)"), ("data", "shuffle_buffer_size", 0, None, "[)"),
+    ("data", "mixup", 0.0, None, "[)"), ("data", "cutmix", 0.0, None, "[)"),
+    ("data", "mixup_prob", 0.0, 1.0, "[]"), ("data", "mixup_switch_prob", 0.0, 1.0, "[]"),
+    ("data", "random_erasing", 0.0, 1.0, "[]"), ("data", "min_crop_scale", 0.0, 1.0, "(]"),
+    ("training", "per_device_train_batch_size", 1, None, "[)"), ("training", "per_device_eval_batch_size", 1, None, "[)"),
+    ("training", "gradient_accumulation_steps", 1, None, "[)"), ("training", "learning_rate", 0.0, None, "()"),
+    ("training", "base_learning_rate", 0.0, None, "()"), ("training", "base_min_learning_rate", 0.0, None, "[)"),
+    ("training", "weight_decay", 0.0, None, "[)"), ("training", "warmup_steps", 0.0, None, "[)"),
+    ("training", "warmup_epochs", 0.0, None, "[)"), ("training", "label_smoothing_factor", 0.0, 1.0, "[)"),
+    ("training", "dataloader_num_workers", 0, None, "[)"),
+)  # fmt: skip
+
+
+def check_values(model_args, data_args, training_args) -> None:
+    """Refuse out-of-range values before any data or model work: raises `ArgumentError` naming the flag, its range
+    and the value given (`--test_num_clips 0` must not become the default, nor `--mixup -1` train silently)."""
+    arguments = {"model": model_args, "data": data_args, "training": training_args}
+    for group, name, low, high, bounds in _VALUE_RANGES:
+        value = getattr(arguments[group], name)
+        if value is None:
+            continue
+        above = value >= low if bounds[0] == "[" else value > low
+        below = high is None or (value <= high if bounds[1] == "]" else value < high)
+        if not (above and below):
+            where = f">= {low}" if bounds[0] == "[" else f"> {low}"
+            if high is not None:
+                where = f"in {bounds[0]}{low}, {high}{bounds[1]}"
+            raise T.ArgumentError(f"--{name} must be {where}, got {value}")
+    if data_args.test_num_crops not in (1, 3):
+        raise T.ArgumentError(f"--test_num_crops must be 1 or 3 (centre, or the released 3 crops), got {data_args.test_num_crops}")
+    if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise T.ArgumentError(f"--num_train_epochs must be > 0 (or give --max_steps), got {training_args.num_train_epochs:g}")
 
 
 def load_sources(data_args: DataTrainingArguments, training_args: TrainingArguments, label_names=None):
@@ -323,14 +364,14 @@ def has_checkpoint(folder: str) -> bool:
 
 def scratch_config(model_args: ModelArguments):
     """`preset_config(--model_preset)` updated with `--config_overrides` (the `PretrainedConfig.update_from_string`
-    syntax, `"hidden_size=64,norm_pix_loss=false"`, as `run_pretraining.py`). Raises `ValueError` naming the key for an
+    syntax, `"hidden_size=64,norm_pix_loss=false"`, as `run_pretraining.py`). Raises `ArgumentError` naming the key for an
     unknown key, a bad value or an invalid config."""
     config = preset_config(model_args.model_preset)
     if model_args.config_overrides:
         try:
             config.update_from_string(model_args.config_overrides)
         except ValueError as error:
-            raise ValueError(f"--config_overrides: {error}") from None
+            raise T.ArgumentError(f"--config_overrides: {error}") from None
     return config
 
 
@@ -384,14 +425,14 @@ def resolve_sources(data_args: DataTrainingArguments, training_args, synthetic: 
         data_args.horizontal_flip = not synthetic
     train_source, eval_source, test_source = load_sources(data_args, training_args)
     if training_args.do_train and train_source is None:
-        raise ValueError("--do_train needs training data (--dataset_name, --train_dir or --train_list).")
+        raise T.ArgumentError("--do_train needs training data (--dataset_name, --train_dir or --train_list).")
     if training_args.do_eval and eval_source is None:
-        raise ValueError("--do_eval needs a validation split (--validation_dir, --validation_list or the dataset's).")
+        raise T.ArgumentError("--do_eval needs a validation split (--validation_dir, --validation_list or the dataset's).")
     if training_args.do_predict and test_source is None:
         logger.info("No test split given: --do_predict predicts the validation split.")
         test_source = eval_source
         if test_source is None:
-            raise ValueError("--do_predict needs a test or validation split.")
+            raise T.ArgumentError("--do_predict needs a test or validation split.")
     label_names = next(s for s in (train_source, eval_source, test_source) if s is not None).label_names
     logger.info("%d classes: %s", len(label_names), ", ".join(label_names[:20]) + (" ..." if len(label_names) > 20 else ""))
     return (train_source, eval_source, test_source), label_names
@@ -552,12 +593,12 @@ def learning_rates(training_args, world_size: int) -> dict[str, float]:
 
 
 def rand_augment(data_args) -> VideoRandAugment:
-    """The RandAugment of `--rand_augment_*`; a bad value raises ValueError naming the flags."""
+    """The RandAugment of `--rand_augment_*`; a bad value raises `ArgumentError` naming the flags."""
     try:
         return VideoRandAugment(data_args.rand_augment_num_ops, data_args.rand_augment_magnitude,
                                 data_args.rand_augment_magnitude_std)  # fmt: skip
     except ValueError as error:
-        raise ValueError(f"--rand_augment_num_ops / --rand_augment_magnitude / --rand_augment_magnitude_std: {error}") from None
+        raise T.ArgumentError(f"--rand_augment_num_ops / --rand_augment_magnitude / --rand_augment_magnitude_std: {error}") from None
 
 
 def print_dry_run(model_args, data_args, training_args, recipe_args) -> int:
@@ -615,15 +656,16 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
     if recipe_args.dry_run:
         return print_dry_run(model_args, data_args, training_args, recipe_args)
     check_training_arguments(training_args)
-    if data_args.num_sample < 1 or training_args.per_device_train_batch_size % data_args.num_sample:
-        raise ValueError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
+    check_values(model_args, data_args, training_args)
+    if training_args.per_device_train_batch_size % data_args.num_sample:
+        raise T.ArgumentError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
                          f"({training_args.per_device_train_batch_size}): each video read gives num_sample clips")  # fmt: skip
     if data_args.rand_augment:
         rand_augment(data_args)  # a bad value fails before any data or model work
     # the batch size counts clips: the DataLoader reads per_device_train_batch_size / num_sample videos per batch
     training_args.per_device_train_batch_size //= data_args.num_sample
     if model_args.from_scratch and model_args.model_name_or_path:
-        raise ValueError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
+        raise T.ArgumentError("--from_scratch trains a new model; it cannot be combined with --model_name_or_path.")
     scratch = scratch_config(model_args)  # before any data or model work: a bad override fails at once
     if model_args.model_name_or_path:  # a missing or unreadable checkpoint fails before any data work
         T.read_config_dict(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
@@ -707,7 +749,20 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
                     clips, length, training_args.per_device_train_batch_size, training_args.world_size,
                     "es" if training_args.world_size > 1 else "", training_args.gradient_accumulation_steps,
                     training_args.learning_rate)  # fmt: skip
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        if training_args.resume_from_checkpoint:
+            logger.info("Resuming from %s", training_args.resume_from_checkpoint)
+        stop = T.GracefulStop().install()
+        trainer.add_callback(GracefulStopCallback(stop))
+        try:
+            train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        finally:
+            stop.uninstall()
+        if stop.requested:
+            checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
+            if training_args.should_log:
+                print(f"Stopped by a signal after step {trainer.state.global_step}: checkpoint saved to {checkpoint}. "
+                      f"Resume with the same command and --resume_from_checkpoint (exit code {stop.exit_code}).")  # fmt: skip
+            return stop.exit_code
         trainer.save_model()
         save_processor(output_dir, config.image_size, config.num_frames, data_args.sampling_rate,
                        antialias=data_args.test_resize_antialias)  # fmt: skip

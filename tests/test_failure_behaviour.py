@@ -190,29 +190,37 @@ def test_job_wide_sigterm_at_random_times_never_kills_a_worker():
     assert all(code == 143 for code, _ in exit_codes), [entry for entry in exit_codes if entry[0] != 143]
 
 
-def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
-    """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
-    main process, which saves a checkpoint and exits with 143."""
-    from adamae_hf import training as P
-
+def signal_the_job(script: Path, argv: list[str], tmp_path: Path, started: str, signum: int) -> tuple[int, str]:
+    """Run `script` in its own process group; 4 s after the line holding `started`, send `signum` to the whole group
+    (as a terminal's Ctrl-C or a scheduler's SIGTERM reaches the DataLoader workers too). Returns the exit code and
+    the merged stdout and stderr."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
-    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--max_train_steps", "100000")
-    process = subprocess.Popen([sys.executable, str(PRETRAIN), *argv], env=env, stdout=subprocess.PIPE,
+    env.pop("ACCELERATE_CONFIG_FILE", None)
+    process = subprocess.Popen([sys.executable, str(script), *argv], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     lines = []
     try:
         for line in process.stdout:
             lines.append(line)
-            if "Running training" in line:
+            if started in line:
                 break
         time.sleep(4.0)
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signum)
         rest, _ = process.communicate(timeout=LIMIT_S)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    output = "".join(lines) + rest
-    assert process.returncode == 143, output[-3000:]
+    return process.returncode, "".join(lines) + rest
+
+
+def test_pretraining_job_wide_sigterm_still_checkpoints(data_synthetic_dir, tmp_path):
+    """A SIGTERM to the whole process group (a cluster's time limit) reaches the workers too: they leave it to the
+    main process, which saves a checkpoint and exits with 143."""
+    from adamae_hf import training as P
+
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "out", "--max_train_steps", "100000")
+    returncode, output = signal_the_job(PRETRAIN, argv, tmp_path, "Running training", signal.SIGTERM)
+    assert returncode == 143, output[-3000:]
     assert "Stopped by a signal" in output
     latest = P.find_latest_checkpoint(tmp_path / "out")
     assert latest is not None and P.TrainingState.load(latest).completed_steps >= 1
@@ -452,3 +460,110 @@ def test_model_folder_without_config_is_named(tmp_path):
     (tmp_path / "empty").mkdir()  # transformers reads an empty config from it, without a word
     with pytest.raises(ArgumentError, match=r"^--config_name '.*empty': the folder has no config.json"):
         read_config_dict(tmp_path / "empty", "--config_name")
+
+
+# ----------------------------------------------------------------------------------------------- fine-tuning: signals
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
+def test_finetuning_signal_to_the_job_saves_a_checkpoint(data_synthetic_dir, tmp_path, signum, exit_code):
+    """SIGTERM (a cluster's time limit) or Ctrl-C, sent to the whole process group as a terminal and schedulers do,
+    with DataLoader workers: the run saves `checkpoint-<step>` (with its run settings, so that it resumes), says how
+    to resume and exits with 128 + the signal, without a traceback. Before, SIGTERM lost the run (no checkpoint:
+    `--save_steps` 500 had not come) and Ctrl-C ended in a `KeyboardInterrupt` traceback."""
+    out = tmp_path / "out"
+    argv = finetune_argv(data_synthetic_dir, out, "--max_steps", "100000", "--save_strategy", "steps", "--save_steps", "500")
+    returncode, output = signal_the_job(FINETUNE, argv, tmp_path, "Training: ", signum)
+    assert returncode == exit_code, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert checkpoints, output[-3000:]
+    step = int(checkpoints[-1].name.split("-")[1])
+    assert step >= 1 and f"Stopped by a signal after step {step}: checkpoint saved to {checkpoints[-1]}" in output
+    assert "--resume_from_checkpoint" in output
+    assert (checkpoints[-1] / "trainer_state.json").exists() and (checkpoints[-1] / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------------------------- fine-tuning: values
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--test_num_clips", "0"], "--test_num_clips must be >= 1, got 0"),
+        (["--test_num_crops", "2"], "--test_num_crops must be 1 or 3"),
+        (["--mixup", "-1"], "--mixup must be >= 0.0, got -1.0"),
+        (["--layer_decay", "2"], r"--layer_decay must be in \(0.0, 1.0\], got 2.0"),
+        (["--max_steps", "-1", "--num_train_epochs", "-1"], "--num_train_epochs must be > 0"),
+        (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be >= 1, got 0"),
+        (["--random_erasing", "1.5"], r"--random_erasing must be in \[0.0, 1.0\], got 1.5"),
+    ],
+    ids=["test_num_clips", "test_num_crops", "mixup", "layer_decay", "epochs", "batch", "random_erasing"],
+)
+def test_finetuning_out_of_range_values_are_refused(data_synthetic_dir, tmp_path, extra, message):
+    """Values that used to be replaced silently (`--test_num_clips 0` became 2), trained silently (`--mixup -1`,
+    `--layer_decay 2`) or failed later with a traceback (epochs, batch size 0) stop before any work, naming the flag."""
+    from adamae_hf.training import ArgumentError
+
+    with pytest.raises(ArgumentError, match=f"^{message}"):
+        finetuning_main(data_synthetic_dir, tmp_path / "out", "--do_train", "--do_eval", "--max_steps", "1", *extra)
+    assert not (tmp_path / "out").exists()
+
+
+def test_finetuning_bad_flag_error_is_not_buried_under_the_usage(capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_finetuning
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_finetuning.main(["--learning_rate", "abc"])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert len(stderr) <= 3 and "invalid float value: 'abc'" in stderr[-1], stderr[:5]
+
+
+@pytest.fixture
+def odd_finetuning_data(data_synthetic_dir, tmp_path):
+    """Three broken layouts of the tiny synthetic dataset: no validation split, a validation class the training split
+    lacks, an empty training class folder."""
+    layouts = {}
+    no_validation = tmp_path / "no_validation"
+    shutil.copytree(data_synthetic_dir / "train", no_validation / "train")
+    layouts["no_validation"] = no_validation
+    unknown_class = tmp_path / "unknown_class"
+    shutil.copytree(data_synthetic_dir, unknown_class)
+    video = next((unknown_class / "validation").glob("*/*.mp4"))
+    (unknown_class / "validation" / "diagonal").mkdir()
+    shutil.copy(video, unknown_class / "validation" / "diagonal" / "diagonal_0.mp4")
+    layouts["unknown_class"] = unknown_class
+    empty_class = tmp_path / "empty_class"
+    shutil.copytree(data_synthetic_dir, empty_class)
+    (empty_class / "train" / "empty").mkdir()
+    layouts["empty_class"] = empty_class
+    return layouts
+
+
+@pytest.mark.parametrize(
+    "layout, exit_code, message",
+    [
+        ("no_validation", 2, "--do_eval needs a validation split"),
+        ("unknown_class", 1, "classes ['diagonal'] are not among the 4 training classes"),
+        ("empty_class", 1, "hold no video"),
+    ],
+)
+def test_finetuning_data_problems_are_one_line(odd_finetuning_data, tmp_path, layout, exit_code, message):
+    """A layout the run cannot use ends with one `error:` line naming the problem (it used to end in a traceback)."""
+    result = run_script(FINETUNE, finetune_argv(odd_finetuning_data[layout], tmp_path / "out", "--do_eval"), tmp_path)
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("run_finetuning.py: error: ")
+    assert message in result.stderr
+
+
+def test_logged_learning_rate_is_the_heads_under_layer_decay(data_synthetic_dir, tmp_path):
+    """With layer-wise lr decay the `Trainer` logged the first parameter group's rate (the patch embedding's,
+    `lr * 0.75 ** (L + 1)`); the log now shows the head's, the peak lr the run was given."""
+    import json
+
+    out = tmp_path / "out"
+    finetuning_main(data_synthetic_dir, out, "--do_train", "--max_steps", "2", "--logging_steps", "1",
+                    "--learning_rate", "1e-3", "--lr_scheduler_type", "constant", "--warmup_steps", "0",
+                    "--layer_decay", "0.5", "--save_strategy", "no")  # fmt: skip
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    rates = [entry["learning_rate"] for entry in history if "learning_rate" in entry]
+    assert rates and all(rate == pytest.approx(1e-3) for rate in rates), rates

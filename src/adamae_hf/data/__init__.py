@@ -15,6 +15,7 @@ from .processor import AdaMAEVideoProcessor, build_processor, build_video_proces
 from .rand_augment import VideoRandAugment
 from .random_erasing import ClipRandomErasing
 from .sources import (
+    DataSourceError,
     VideoSample,
     VideoSource,
     folder_source,
@@ -52,6 +53,7 @@ __all__ = [
     "TEMPORAL_SAMPLINGS",
     "AdaMAEVideoProcessor",
     "ClipRandomErasing",
+    "DataSourceError",
     "EvalTransform",
     "FinetuningTransform",
     "MixupCutmix",

@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv", ".flv")
 
 
+class DataSourceError(ValueError):
+    """The data a source names cannot be used: a list file's malformed line or negative label, a class or label the
+    training split does not have, a missing column. Files and folders that do not exist (or an empty class folder, a
+    dangling link) raise `FileNotFoundError`. The training scripts report both in one line."""
+
+
 @dataclass(frozen=True)
 class VideoSample:
     """One video: ``video`` is a path or the file's bytes; ``label`` its class index (-1: none, for pre-training);
@@ -73,7 +79,7 @@ def _check_label_names(found: list[str], label_names: Sequence[str] | None, wher
         return found
     unknown = sorted(set(found) - set(label_names))
     if unknown:
-        raise ValueError(
+        raise DataSourceError(
             f"{where}: classes {unknown} are not among the {len(label_names)} training classes {list(label_names)}"
         )
     return list(label_names)
@@ -263,19 +269,19 @@ def list_file_source(
         if not labelled:
             label = -1
         elif label is None:
-            raise ValueError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {path!r}")
+            raise DataSourceError(f"{list_file}:{line_number}: expected '<path> <integer label>', got {path!r}")
         else:
             if label < 0:
-                raise ValueError(f"{list_file}:{line_number}: label {label} of {path!r} is negative")
+                raise DataSourceError(f"{list_file}:{line_number}: label {label} of {path!r} is negative")
             if label_names is not None and label >= len(label_names):
-                raise ValueError(
+                raise DataSourceError(
                     f"{list_file}:{line_number}: label {label} of {path!r} is unknown: the training data has "
                     f"{len(label_names)} classes (0-{len(label_names) - 1})"
                 )
         full = str(root / path)
         samples.append(VideoSample(full, label, full))
     if not samples:
-        raise ValueError(f"list_file {str(list_file)!r} has no samples")
+        raise DataSourceError(f"list_file {str(list_file)!r} has no samples")
     if not labelled:
         return VideoSource(samples, [], description=f"list file {list_file}")
     num_labels = max(s.label for s in samples) + 1
@@ -291,7 +297,7 @@ def _hf_video(value: Any, video_column: str) -> tuple[str | bytes, str]:
             return bytes(data), path or "<bytes>"
         if path:
             return path, path
-        raise ValueError(f"column {video_column!r} has a cell with neither path nor bytes")
+        raise DataSourceError(f"column {video_column!r} has a cell with neither path nor bytes")
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value), os.fspath(value)
     if isinstance(value, (bytes, bytearray)):
@@ -329,7 +335,7 @@ def hf_dataset_source(
         columns = list(next(iter(dataset)))
     for kind, column in (("video", video_column_name), ("label", label_column_name)):
         if column is not None and column not in columns:
-            raise ValueError(f"{kind} column {column!r} not found; the dataset has columns {columns}")
+            raise DataSourceError(f"{kind} column {column!r} not found; the dataset has columns {columns}")
     if features is not None and isinstance(features[video_column_name], datasets.Video):
         dataset = dataset.cast_column(video_column_name, datasets.Video(decode=False))
     label_feature = features[label_column_name] if features is not None and label_column_name is not None else None
@@ -343,13 +349,13 @@ def hf_dataset_source(
     ):
         if label_names is None:
             if streaming:
-                raise ValueError("a streaming dataset with string labels needs label_names")
+                raise DataSourceError("a streaming dataset with string labels needs label_names")
             label_names = sorted(set(dataset[label_column_name]))
         names, remap = list(label_names), {n: i for i, n in enumerate(label_names)}
     else:  # integer labels
         if label_names is None:
             if streaming:
-                raise ValueError("a streaming dataset with integer labels needs label_names (or a ClassLabel column)")
+                raise DataSourceError("a streaming dataset with integer labels needs label_names (or a ClassLabel column)")
             label_names = [str(i) for i in range(int(max(dataset[label_column_name])) + 1)]
         names, remap = list(label_names), None
     dataset = dataset.select_columns([c for c in (video_column_name, label_column_name) if c is not None])
@@ -361,7 +367,7 @@ def hf_dataset_source(
         for index, value in enumerate(dataset[label_column_name]):
             if not known(value):
                 video = _hf_video(dataset[index][video_column_name], video_column_name)[1]
-                raise ValueError(_unknown_label(value, video, label_column_name, names))
+                raise DataSourceError(_unknown_label(value, video, label_column_name, names))
 
     def to_sample(example: dict) -> VideoSample:
         video, name = _hf_video(example[video_column_name], video_column_name)
@@ -369,7 +375,7 @@ def hf_dataset_source(
             return VideoSample(video, -1, name)
         label = example[label_column_name]
         if not known(label):
-            raise ValueError(_unknown_label(label, name, label_column_name, names))  # streaming: known when read
+            raise DataSourceError(_unknown_label(label, name, label_column_name, names))  # streaming: known when read
         return VideoSample(video, int(remap[label] if remap is not None else label), name)
 
     if streaming:

@@ -1,11 +1,13 @@
 """Fine-tuning's `Trainer`: [`VideoClassificationTrainer`] (the released recipe's optimiser with layer-wise lr decay,
 its schedule, mixup / cutmix in `compute_loss`, non-finite losses stopped or skipped, the multi-view
 `prediction_step`), the `TrainingArguments` it cannot honour ([`check_training_arguments`]) and a resume's checks
-([`finetuning_run_settings`], [`RunSettingsCallback`], [`check_finetuning_resume`], [`finished_steps`])."""
+([`finetuning_run_settings`], [`RunSettingsCallback`], [`check_finetuning_resume`], [`finished_steps`]), and the stop
+on SIGTERM / Ctrl-C ([`GracefulStopCallback`])."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -21,11 +23,13 @@ from ..optimization import parameter_groups
 from ..training.arguments import NONFINITE_LOSS_POLICIES
 from ..training.checkpointing import check_resume_settings
 from ..training.errors import ArgumentError, NonFiniteLossError
+from ..training.processes import GracefulStop, leave_signals_to_main_process, worker_multiprocessing_context
 from .evaluation import VIEW_AVERAGES, multiview_average, multiview_loss
 
 
 __all__ = [
-    "RUN_SETTINGS_NAME", "RunSettingsCallback", "VideoClassificationTrainer", "check_finetuning_resume",
+    "RUN_SETTINGS_NAME", "GracefulStopCallback", "RunSettingsCallback", "VideoClassificationTrainer",
+    "check_finetuning_resume",
     "check_training_arguments", "finetuning_run_settings", "finished_steps", "layer_decay_summary", "save_json",
 ]  # fmt: skip
 
@@ -117,13 +121,36 @@ class VideoClassificationTrainer(Trainer):
         finally:
             self.args.dataloader_drop_last = drop_last
 
+    def _leave_signals_to_main_process(self, loader):
+        """Workers of `loader` leave Ctrl-C and a job-wide SIGTERM to the main process, which saves a checkpoint
+        ([`GracefulStopCallback`]); without it they die first and the `DataLoader` fails the run. Set on the
+        prepared loader's `DataLoader` (Accelerate's wrapper holds it as `base_dataloader`), whose iterator reads
+        `worker_init_fn` and `multiprocessing_context` when it starts."""
+        if self.args.dataloader_num_workers > 0:
+            torch_loader = getattr(loader, "base_dataloader", loader)
+            torch_loader.worker_init_fn = functools.partial(leave_signals_to_main_process, torch_loader.worker_init_fn)
+            if self.args.dataloader_multiprocessing_context is None and (context := worker_multiprocessing_context()):
+                torch_loader.multiprocessing_context = context
+        return loader
+
+    def get_train_dataloader(self):
+        return self._leave_signals_to_main_process(super().get_train_dataloader())
+
     def get_eval_dataloader(self, eval_dataset=None):
         with self._every_batch():
-            return super().get_eval_dataloader(eval_dataset)
+            return self._leave_signals_to_main_process(super().get_eval_dataloader(eval_dataset))
 
     def get_test_dataloader(self, test_dataset):
         with self._every_batch():
-            return super().get_test_dataloader(test_dataset)
+            return self._leave_signals_to_main_process(super().get_test_dataloader(test_dataset))
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """As `Trainer.log`, with `learning_rate` the head's (the largest of the parameter groups: the peak lr the
+        run was given) where layer-wise lr decay gives the groups different rates; the `Trainer` logs the first
+        group's, that of the patch embedding (`lr * layer_decay ** (L + 1)`)."""
+        if "learning_rate" in logs and self.optimizer is not None and self.layer_decay is not None:
+            logs = {**logs, "learning_rate": max(group["lr"] for group in self.optimizer.param_groups)}
+        super().log(logs, *args, **kwargs)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -235,6 +262,27 @@ class RunSettingsCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():
             save_json(folder / RUN_SETTINGS_NAME, self.settings)
+
+
+class GracefulStopCallback(TrainerCallback):
+    """SIGTERM (a cluster's pre-emption) or Ctrl-C during training: the `Trainer` finishes the current optimiser
+    step, saves a checkpoint (`checkpoint-<step>`, as `--save_steps` does) and stops; `stop.requested` then tells the
+    script to exit with `stop.exit_code` (143 / 130). In a distributed run a signal that reached any process stops all
+    of them at the same step. A second Ctrl-C interrupts at once."""
+
+    def __init__(self, stop: GracefulStop):
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        requested = self.stop.requested
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([float(requested)], device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            requested = bool(flag.item())
+        if requested:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
 
 
 def check_finetuning_resume(checkpoint: str | os.PathLike | None, settings: dict[str, Any]) -> None:

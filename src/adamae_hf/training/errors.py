@@ -27,10 +27,11 @@ class NonFiniteLossError(RuntimeError):
 def run_script(main: Callable[[], Any], script: str) -> None:
     """Run a training script's `main()` and exit: with its return value where it is an `int` (an exit code), else 0;
     with 2 and `"<script>: error: <message>"` for an [`ArgumentError`] (or a recipe that cannot apply,
-    `adamae_hf.recipes.RecipeError`); with 1 for a [`NonFiniteLossError`] or an
+    `adamae_hf.recipes.RecipeError`); with 1 for a [`NonFiniteLossError`], data that cannot be used
+    (`adamae_hf.data.DataSourceError`, a missing file or folder, an empty class folder, a dangling link) or an
     unreadable video (`adamae_hf.data.VideoReadError`, whose message from a DataLoader worker ends with the file and
     the reason)."""
-    from ..data import VideoReadError
+    from ..data import DataSourceError, VideoReadError
     from ..hub import HubError
     from ..recipes import RecipeError
 
@@ -46,8 +47,21 @@ def run_script(main: Callable[[], Any], script: str) -> None:
     except NonFiniteLossError as error:
         print(f"{name}: {error}", file=sys.stderr)
         sys.exit(1)
+    except (DataSourceError, FileNotFoundError, NotADirectoryError) as error:  # the data the arguments name
+        print(f"{name}: error: {_message(error)}", file=sys.stderr)
+        sys.exit(1)
     except VideoReadError as error:
         print(f"{name}: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves unreadable videos "
               "out)", file=sys.stderr)  # fmt: skip
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _message(error: BaseException) -> str:
+    """The error's own message; from a DataLoader worker (re-raised with the worker's traceback in the message) the
+    last line, without the exception's class name."""
+    text = str(error).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last

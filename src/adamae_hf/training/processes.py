@@ -10,10 +10,16 @@ import multiprocessing.context
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
-__all__ = ["GracefulStop", "ignore_signals_worker_init", "worker_multiprocessing_context"]
+__all__ = [
+    "GracefulStop",
+    "ignore_signals_worker_init",
+    "leave_signals_to_main_process",
+    "worker_multiprocessing_context",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +35,15 @@ def ignore_signals_worker_init(worker_id: int) -> None:
     from ..data import seed_worker
 
     seed_worker(worker_id)
+    leave_signals_to_main_process(None, worker_id)
+
+
+def leave_signals_to_main_process(worker_init_fn: Callable[[int], None] | None, worker_id: int) -> None:
+    """DataLoader `worker_init_fn` (bind the first argument with `functools.partial`): runs `worker_init_fn` (a
+    loader's own, e.g. the `Trainer`'s seeding), then leaves Ctrl-C and a job-wide SIGTERM to the main process as
+    [`ignore_signals_worker_init`] does."""
+    if worker_init_fn is not None:
+        worker_init_fn(worker_id)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_on_sigterm_from_parent()
 
