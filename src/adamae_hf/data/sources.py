@@ -169,7 +169,7 @@ def folder_source(
         FileNotFoundError: ``data_dir`` is missing; no videos; a class folder with no video (as torchvision's
             ``DatasetFolder`` raises: an empty class would be a class the model can never be shown); a dangling
             symbolic link.
-        ValueError: a class not in ``label_names`` (the training classes).
+        DataSourceError: a class not in ``label_names`` (the training classes).
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -259,7 +259,7 @@ def list_file_source(
 
     Raises:
         FileNotFoundError: the list file is missing.
-        ValueError: a line without an integer label, a negative label, or a label with no entry in
+        DataSourceError: a line without an integer label, a negative label, or a label with no entry in
             ``label_names`` (the message names the file, line and label).
     """
     list_file = Path(list_file)
@@ -318,7 +318,7 @@ def hf_dataset_source(
     """A source from a loaded ``datasets.Dataset`` or ``datasets.IterableDataset`` (streaming).
 
     ``label_column_name=None`` reads an unlabelled dataset (for pre-training): every sample gets label -1.
-    A label outside ``label_names`` (a validation class unknown to training) raises ``ValueError`` naming the
+    A label outside ``label_names`` (a validation class unknown to training) raises ``DataSourceError`` naming the
     label and its video: when the source is built (map-style), or when that example is read (streaming). -1
     (`datasets`' ClassLabel value for "no label") passes through.
 
@@ -442,8 +442,9 @@ def load_video_source(
     epoch after :meth:`VideoSource.set_epoch` (the training datasets call it from their ``set_epoch``).
 
     Raises:
-        ValueError: not exactly one source, a missing column (the message lists the dataset's columns), or a
-            label unknown to ``label_names`` (the message names it and its video).
+        ValueError: not exactly one source.
+        DataSourceError (a ``ValueError``): a missing column (the message lists the dataset's columns), a label
+            unknown to ``label_names`` (the message names it and its video), a malformed list file.
         FileNotFoundError: ``data_dir`` / ``list_file`` does not exist, an empty class folder, a dangling
             symbolic link (see :func:`folder_source`).
     """
