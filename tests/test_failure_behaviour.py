@@ -567,3 +567,17 @@ def test_logged_learning_rate_is_the_heads_under_layer_decay(data_synthetic_dir,
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     rates = [entry["learning_rate"] for entry in history if "learning_rate" in entry]
     assert rates and all(rate == pytest.approx(1e-3) for rate in rates), rates
+
+
+def test_pretraining_dangling_link_is_one_line(data_synthetic_dir, tmp_path):
+    """A link to nothing among the videos stops pre-training with one `error:` line naming `link -> target` (it used
+    to end in a traceback)."""
+    data = tmp_path / "data"
+    shutil.copytree(data_synthetic_dir / "train", data / "train")
+    (data / "train" / "left" / "gone.mp4").symlink_to("/nonexistent/video.mp4")
+    result = run_script(PRETRAIN, pretrain_argv(data, tmp_path / "out"), tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()
+    assert last[-2].startswith("run_pretraining.py: error: 1 symbolic link(s) under") and "point to nothing" in last[-2]
+    assert last[-1].strip() == f"{data / 'train' / 'left' / 'gone.mp4'} -> /nonexistent/video.mp4"
