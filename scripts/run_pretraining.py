@@ -36,7 +36,7 @@ import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.state import PartialState
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -60,7 +60,13 @@ from adamae_hf.data import (
 )
 from adamae_hf.lr_schedule import fit_warmup, get_released_cosine_schedule
 from adamae_hf.optimization import build_adamw
-from adamae_hf.recipes import MULTISCALE_CROP_SCALES, dry_run_report, recipe_log_lines, resolve_recipe
+from adamae_hf.recipes import (
+    MULTISCALE_CROP_SCALES,
+    dry_run_report,
+    recipe_log_lines,
+    recipe_total_batch_size,
+    resolve_recipe,
+)
 from adamae_hf.sampler_metrics import sampler_focus
 from adamae_hf.visualization import clip_pictures, save_visualizations
 
@@ -348,6 +354,9 @@ def build_accelerator(args) -> Accelerator:
                 f"{'es' if accelerator.num_processes > 1 else ''}{engine}, mixed precision {accelerator.mixed_precision}); "
                 f"output in {args.output_dir}")  # fmt: skip
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its line per file of each checkpoint
+    if args.disable_tqdm:  # also the libraries' bars (the final save's "Writing model shards", datasets' loading)
+        transformers.utils.logging.disable_progress_bar()  # with huggingface_hub's
+        datasets.disable_progress_bars()
     if precision_note:
         logger.warning(precision_note)
     if level:
@@ -402,6 +411,29 @@ def learning_rates(args, num_processes: int) -> dict[str, float]:
     total_batch_size = args.per_device_train_batch_size * num_processes * args.gradient_accumulation_steps
     return {"total_batch_size": total_batch_size, "learning_rate": args.base_learning_rate * total_batch_size / 256,
             "min_learning_rate": args.base_min_learning_rate * total_batch_size / 256}  # fmt: skip
+
+
+def learning_rate_derivation(args, total_batch_size: int) -> str:
+    """How the peak lr was derived, for the log: `base lr 0.00015 (recipe 'adamae-k400') x total batch 4 / 256`."""
+    recipe = args.recipe_sources
+    given = "--base_learning_rate" if "base_learning_rate" in recipe["from_user"] else f"recipe {recipe['name']!r}"
+    return f"base lr {args.base_learning_rate:g} ({given}) x total batch {total_batch_size} / 256"
+
+
+def small_batch_warning(args, total_batch_size: int, learning_rate: float) -> str | None:
+    """A warning where the recipe's base lr, scaled by the released rule to a total batch far below the recipe's
+    (under 64 and under the recipe's), gives a peak lr that may leave the model barely training; else None."""
+    recipe = args.recipe_sources
+    recipe_batch = recipe_total_batch_size(recipe["name"], "pretraining")
+    if "base_learning_rate" in recipe["from_user"] or total_batch_size >= min(64, recipe_batch):
+        return None
+    return (
+        f"the total batch of {total_batch_size} clips is far below the {recipe_batch} of the recipe {recipe['name']!r}: "
+        f"its base lr {args.base_learning_rate:g} x total batch {total_batch_size} / 256 (the released linear scaling) "
+        f"gives a peak lr of {learning_rate:.3g}, at which the model may barely train. --base_learning_rate sets the "
+        f"base lr, not the peak: for a peak lr L give --base_learning_rate L x 256 / {total_batch_size} (or raise the "
+        "total batch: --per_device_train_batch_size, --gradient_accumulation_steps)"
+    )
 
 
 def build_optimizer_and_scheduler(args, accelerator, model, train_dataloader):
@@ -504,14 +536,47 @@ def log_run_start(args, config, model, train_dataset, data_description: str, sch
                 f"tokens visible)")  # fmt: skip
     logger.info(f"  Num epochs = {schedule.num_train_epochs}, total optimisation steps = {schedule.max_train_steps}")
     logger.info(f"  Batch per device = {args.per_device_train_batch_size}, total (processes x accumulation) = "
-                f"{schedule.total_batch_size}, lr = {schedule.learning_rate:.3g}, warm-up steps = "
+                f"{schedule.total_batch_size}, peak lr = {schedule.learning_rate:.3g} "
+                f"({learning_rate_derivation(args, schedule.total_batch_size)}), warm-up steps = "
                 f"{schedule.num_warmup_steps}")  # fmt: skip
+    if warning := small_batch_warning(args, schedule.total_batch_size, schedule.learning_rate):
+        logger.warning(warning[0].upper() + warning[1:])
 
 
 class LoopResult(NamedTuple):
     completed_steps: int
     last_logs: dict[str, float]
     exit_code: int = 0  # 128 + the signal number where a signal stopped the run
+    skipped_videos: list[str] | None = None  # the bad videos skipped (`SkippedVideos`); None where not tracked
+
+
+class SkippedVideos:
+    """`--on_bad_video skip` on a dataset with a length: the names of the bad videos the run skipped. DataLoader
+    workers hold their own copies of the dataset, so they are learnt from the batches (`"videos_skipped"`), shared
+    between the processes at each epoch's end and each checkpoint (every process calls `share`), and recorded in the
+    dataset, whose next epoch's workers then warn about none of them again. Resumed runs start from the
+    checkpoint's list."""
+
+    def __init__(self, dataset: VideoClipDataset, names: list[str]):
+        self.dataset, self.names, self._new = dataset, set(names), set()
+        dataset.record_skipped(self.names)
+
+    def add(self, batch: dict) -> None:
+        counts = batch.get("videos_skipped")
+        if counts is None or not counts.any():
+            return
+        size, bad = len(self.dataset), counts > 0
+        for index, count in zip(batch["video_index"][bad].tolist(), counts[bad].tolist()):
+            self._new.update((index - k) % size for k in range(1, count + 1))  # the indices passed over
+
+    def share(self) -> list[str]:
+        """All processes' skipped videos so far, sorted (a collective: every process calls it)."""
+        indices = set().union(*gather_object([sorted(self._new)]))
+        self._new.clear()
+        names = {self.dataset.source[index].name for index in indices}
+        self.dataset.record_skipped(names)
+        self.names |= names
+        return sorted(self.names)
 
 
 def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, train_dataset, schedule: Schedule,
@@ -530,9 +595,13 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
     epoch = starting_epoch
     last_logs: dict[str, float] = {}
     nonfinite_skipped = 0
+    has_sampler = accelerator.unwrap_model(model).config.mask_type == "adaptive"  # else no sampling loss to log
+    tracked = args.on_bad_video == "skip" and isinstance(train_dataset, VideoClipDataset) and not streaming
+    skipped = SkippedVideos(train_dataset, state.skipped_videos) if tracked else None
 
     def checkpoint(name: str, epoch: int, step_in_epoch: int) -> Path:
-        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch, state.settings)
+        training_state = T.TrainingState(completed_steps, epoch, step_in_epoch, state.settings,
+                                         skipped.share() if skipped else [])  # fmt: skip
         path = T.save_checkpoint(accelerator, args.output_dir, name, training_state, args.checkpoints_total_limit)
         logger.info(f"Checkpoint after step {completed_steps}: {path}")
         return path
@@ -552,6 +621,8 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
             micro_batches, epoch_updates, finite_updates = 0, 0, 0
             in_gradients = 0  # micro-batches whose gradients the parameters hold (since the last step or skip)
             for batch in loader:
+                if skipped:
+                    skipped.add(batch)
                 with accelerator.accumulate(model):
                     in_gradients += 1
                     losses = training_step(accelerator, args, model, optimizer, lr_scheduler, batch,
@@ -575,9 +646,11 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
                     sums += step_losses
                     finite_updates += 1
                     last_logs = {"loss": step_losses[0].item(), "reconstruction_loss": step_losses[1].item(),
-                                 "sampling_loss": step_losses[2].item(), "lr": lr_scheduler.get_last_lr()[0]}  # fmt: skip
+                                 **({"sampling_loss": step_losses[2].item()} if has_sampler else {}),
+                                 "lr": lr_scheduler.get_last_lr()[0]}  # fmt: skip
                     progress_bar.set_postfix(loss=f"{last_logs['loss']:.4f}", rec=f"{last_logs['reconstruction_loss']:.4f}",
-                                             samp=f"{last_logs['sampling_loss']:.3f}", lr=f"{last_logs['lr']:.2e}")  # fmt: skip
+                                             **({"samp": f"{last_logs['sampling_loss']:.3f}"} if has_sampler else {}),
+                                             lr=f"{last_logs['lr']:.2e}")  # fmt: skip
                     if args.with_tracking and completed_steps % args.logging_steps == 0:
                         accelerator.log({f"train/{k}": v for k, v in last_logs.items()} | {"train/epoch": epoch},
                                         step=completed_steps)  # fmt: skip
@@ -603,16 +676,18 @@ def train(accelerator, args, model, optimizer, lr_scheduler, train_dataloader, t
                 if completed_steps >= schedule.max_train_steps:
                     break
 
+            if skipped:
+                skipped.share()  # before the next epoch's workers start
             if epoch_updates:
                 log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped,
-                          time.time() - epoch_start, lr_scheduler.get_last_lr()[0], completed_steps)  # fmt: skip
+                          time.time() - epoch_start, lr_scheduler.get_last_lr()[0], completed_steps, has_sampler)  # fmt: skip
             if checkpointing_steps == "epoch":
                 checkpoint(f"epoch_{epoch}", epoch, step_in_epoch)
             epoch += 1
     finally:
         stopper.uninstall()
         progress_bar.close()
-    return LoopResult(completed_steps, last_logs)
+    return LoopResult(completed_steps, last_logs, skipped_videos=sorted(skipped.names) if skipped else None)
 
 
 def training_step(accelerator, args, model, optimizer, lr_scheduler, batch, where: tuple[int, int, int],
@@ -679,19 +754,22 @@ def print_above_progress_bar(accelerator, message: str) -> None:
         tqdm.write(message)
 
 
-def log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped, seconds, lr, step):
-    """The epoch's mean losses over its finite steps (a step whose every batch was skipped is no 0 in the mean)."""
+def log_epoch(accelerator, args, epoch, sums, epoch_updates, finite_updates, nonfinite_skipped, seconds, lr, step,
+              has_sampler=True):  # fmt: skip
+    """The epoch's mean losses over its finite steps (a step whose every batch was skipped is no 0 in the mean); the
+    sampling loss only for a mask with a sampler (`adaptive`)."""
     means = sums / finite_updates if finite_updates else torch.full_like(sums, float("nan"))
     print_above_progress_bar(
         accelerator,
-        f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}, sampling {means[2]:.4f}), "
+        f"epoch {epoch}: loss {means[0]:.4f} (reconstruction {means[1]:.4f}"
+        + (f", sampling {means[2]:.4f}" if has_sampler else "") + "), "
         f"{epoch_updates} steps in {seconds:.1f}s, lr {lr:.2e}"
         + (f", {nonfinite_skipped} non-finite batches skipped so far (the means are over the "
            f"{finite_updates} finite steps)" if nonfinite_skipped else ""),
     )
     if args.with_tracking:
-        accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item(),
-                         "epoch/sampling_loss": means[2].item()}, step=step)  # fmt: skip
+        accelerator.log({"epoch/loss": means[0].item(), "epoch/reconstruction_loss": means[1].item()}
+                        | ({"epoch/sampling_loss": means[2].item()} if has_sampler else {}), step=step)  # fmt: skip
 
 
 def save_outputs(accelerator, args, model, completed_steps: int, results: dict) -> None:
@@ -719,6 +797,8 @@ def print_dry_run(args) -> int:
     a launcher set it) and the model config, as JSON on stdout; no data read, no weights built."""
     config = T.build_config(args)  # a preset, or the config file of --model_name_or_path: no weights
     derived = {**learning_rates(args, int(os.environ.get("WORLD_SIZE", "1"))), "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    if warning := small_batch_warning(args, derived["total_batch_size"], derived["learning_rate"]):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.crop == "multiscale":
         derived["multiscale_crop_scales"] = list(MULTISCALE_CROP_SCALES)
     arguments = {k: v for k, v in vars(args).items() if k != "recipe_sources"}
@@ -795,9 +875,13 @@ def main(argv: list[str] | None = None) -> int:
     pictures = figures.draw(accelerator, model, args, "final", completed_steps)
     if not (args.visualize_every and completed_steps % args.visualize_every == 0):
         figures.measure(accelerator, model, args, completed_steps)
-    results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss"),
-               "train_sampling_loss": last_logs.get("sampling_loss"), "completed_steps": completed_steps,
-               "train_runtime": time.time() - started} | {f"focus_{k}": v for k, v in figures.focus.items()}  # fmt: skip
+    results = {"train_loss": last_logs.get("loss"), "train_reconstruction_loss": last_logs.get("reconstruction_loss")}
+    if config.mask_type == "adaptive":  # the other masks have no sampler, hence no sampling loss
+        results["train_sampling_loss"] = last_logs.get("sampling_loss")
+    results |= {"completed_steps": completed_steps, "train_runtime": time.time() - started}
+    results |= {f"focus_{k}": v for k, v in figures.focus.items()}
+    if result.skipped_videos is not None:
+        results["skipped_videos"] = result.skipped_videos
     save_outputs(accelerator, args, model, completed_steps, results)
     accelerator.print(
         f"Done in {time.time() - started:.0f}s: model and preprocessor config in {args.output_dir}, checkpoints in "
@@ -809,6 +893,11 @@ def main(argv: list[str] | None = None) -> int:
                           f"(last step; 1.0 = predicting each patch's mean)"
                           + (f"; sampler focus on {len(figures.focus_set[0])} clips: {T.format_focus(figures.focus)}"
                              if figures.focus else ""))  # fmt: skip
+    if result.skipped_videos is not None:
+        names = result.skipped_videos
+        accelerator.print(f"--on_bad_video skip: {len(names)} unreadable training video{'s' * (len(names) != 1)} "
+                          "skipped" + (f": {', '.join(names[:10])}" + (f" and {len(names) - 10} more (all in "
+                          "train_results.json)" if len(names) > 10 else "") if names else ""))  # fmt: skip
     return 0
 
 

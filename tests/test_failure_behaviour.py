@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -79,6 +80,28 @@ def test_pretraining_bad_video_exits(data_with_bad_video, tmp_path):
     assert result.returncode != 0, result.stderr[-3000:]
     assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
     assert "empty file" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_pretraining_skips_bad_videos_warns_once_and_reports_them(data_with_bad_video, tmp_path, workers):
+    """`--on_bad_video skip` over 4 epochs (30 steps, 8 per epoch; 4 empty files among 16): one warning per bad file
+    for the whole run, also where DataLoader workers (new copies of the dataset each epoch) meet them (before the fix,
+    one per file per epoch); the files named at the end, in train_results.json and in the checkpoints. And with
+    --disable_tqdm, no library progress bar (the final save's "Writing model shards")."""
+    out = tmp_path / "out"
+    argv = pretrain_argv(data_with_bad_video, out, "--on_bad_video", "skip", "--checkpointing_steps", "20")
+    argv[argv.index("--dataloader_num_workers") + 1] = workers
+    result = run_script(PRETRAIN, argv, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    bad = sorted(str(path) for path in (data_with_bad_video / "train").glob("*/zz_empty.mp4"))
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "Skipping bad video" in line]
+    assert sorted(name for line in warnings for name in bad if name in line) == bad, warnings
+    assert json.loads((out / "train_results.json").read_text())["skipped_videos"] == bad
+    assert f"4 unreadable training videos skipped: {', '.join(bad)}" in result.stdout
+    from adamae_hf.training import TrainingState
+
+    assert TrainingState.load(out / "checkpoints" / "step_20").skipped_videos == bad
+    assert "Writing model shards" not in result.stderr
 
 
 def test_pretraining_nonfinite_loss_exits(data_synthetic_dir, tmp_path):

@@ -305,6 +305,29 @@ def test_two_process_cpu_run(cache_dir, tmp_path):
     AdaMAEForPreTraining.from_pretrained(out)  # the final model was written once, by the main process
 
 
+@pytest.mark.parametrize("mask_type", ["tube", "adaptive"])
+def test_sampling_loss_logged_only_for_the_adaptive_mask(script, cache_dir, tmp_path, capsys, mask_type):
+    """A mask without a sampler has no sampling loss: neither the epoch line nor train_results.json shows one."""
+    out = tmp_path / mask_type
+    assert run_main(script, out, "--mask_type", mask_type, "--max_train_steps", "4", "--num_visualizations", "0") == 0
+    epoch_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch 0:")]
+    assert len(epoch_lines) == 1
+    results = json.loads((out / "train_results.json").read_text())
+    assert ("sampling" in epoch_lines[0]) == ("train_sampling_loss" in results) == (mask_type == "adaptive")
+
+
+def test_small_batch_under_a_released_recipe_warns_of_the_tiny_lr(script, tmp_path, capsys):
+    """The released lr scaling (base lr x total batch / 256) at a total batch of 4 gives 2.3e-6: a warning says so
+    and names the flag; none where the base lr is given, nor for the synthetic demo's defaults."""
+    recipe = ["--recipe", "adamae-k400", "--config_name", "tiny", "--train_dir", str(tmp_path), "--dry_run"]
+    assert script.main([*recipe, "--per_device_train_batch_size", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "gives a peak lr of 2.34e-06" in err and "--base_learning_rate sets the base lr" in err, err
+    assert script.main([*recipe, "--per_device_train_batch_size", "4", "--base_learning_rate", "0.02"]) == 0
+    assert script.main(["--dry_run"]) == 0
+    assert "peak lr" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Units
 # ---------------------------------------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
 }  # fmt: skip
 RECIPE_NAMES = tuple(RECIPES)
 DEFAULT_RECIPE = "synthetic-demo"
+# The processes each recipe's batch is meant for: the released scripts' 64 GPUs (8 nodes x 8, docs/recipes.md), the
+# demo's one. With the per-process batch they give the total batch the base learning rates were set for.
+RECIPE_NUM_PROCESSES = {"adamae-ssv2": 64, "adamae-k400": 64, "synthetic-demo": 1}
 
 # The released multi-scale crop (datasets.py: GroupMultiScaleCrop(args.input_size, [1, .875, .75, .66])).
 MULTISCALE_CROP_SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -135,6 +138,13 @@ def recipe_values(name: str, script: str) -> dict[str, Any]:
 
 
 _UNSET = object()
+
+
+def recipe_total_batch_size(name: str, script: str) -> int:
+    """The total batch (clips per optimiser step) of recipe `name` for `script` on its `RECIPE_NUM_PROCESSES`, e.g.
+    2048 for the released pre-training (32 per GPU x 64 GPUs)."""
+    values = recipe_values(name, script)
+    return values["per_device_train_batch_size"] * values.get("gradient_accumulation_steps", 1) * RECIPE_NUM_PROCESSES[name]
 
 
 def given_destinations(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict[str, Any]:

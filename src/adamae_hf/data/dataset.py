@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -56,7 +56,10 @@ def seed_worker(worker_id: int) -> None:
 class VideoClipDataset(Dataset):
     """Map-style dataset of transformed clips from a :class:`VideoSource`.
 
-    Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int, "readable": bool}``; with
+    Items are ``{"pixel_values": float32 (T, C, H, W), "labels": int, "video_index": int, "readable": bool,
+    "videos_skipped": int}`` (``"videos_skipped"``: the bad videos passed over to reach this one under
+    ``on_bad_video="skip"``, indices ``video_index - videos_skipped .. video_index - 1`` modulo the length; 0 almost
+    always; not in the items of a streaming dataset or in placeholders); with
     ``num_clips=K`` and a transform making S spatial crops (``EvalTransform(num_crops=S)``),
     ``pixel_values`` is ``(K * S, T, C, H, W)``. Without a transform, ``pixel_values`` is the uint8 clip
     ``(T, C, H, W)`` (``(K, T, C, H, W)``) and ``"source_size"`` gives its frames' ``(height, width)`` before
@@ -74,7 +77,8 @@ class VideoClipDataset(Dataset):
         transform: callable on uint8 ``(K, T, H, W, C)`` -> float ``(V, T, C, H, W)`` (``transforms.py``).
         mode: ``"train"`` (random clip start) or ``"eval"`` (``num_clips`` evenly spaced clips).
         on_bad_video: ``"raise"`` a :class:`VideoReadError` naming the file, or ``"skip"``: warn once per
-            file and count it in ``num_skipped``; then ``mode="train"`` returns another video (the next index)
+            file (per copy of the dataset: see :meth:`record_skipped` for DataLoader workers) and count it in
+            ``num_skipped``; then ``mode="train"`` returns another video (the next index)
             instead, while ``mode="eval"`` returns a placeholder item (zeros, ``"readable": False``) for that same
             video, so that evaluation leaves it out and never counts another video twice.
         seed: seeds each item's temporal sampling and transform, with the process rank, the epoch
@@ -196,6 +200,12 @@ class VideoClipDataset(Dataset):
             self._warned.add(name)
             logger.warning("Skipping bad video (%s); another sample is used instead.", error)
 
+    def record_skipped(self, names: Iterable[str]) -> None:
+        """Record bad videos (by ``VideoSample.name``) that copies of this dataset skipped (each DataLoader worker
+        holds its own copy, as each process does; items report them in ``"videos_skipped"``): the copies made after
+        this (the DataLoader's workers of the next epoch, unless persistent) do not warn about them again."""
+        self._warned.update(names)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self.source) <= index < len(self.source):
             raise IndexError(f"index {index} out of range for a dataset of {len(self.source)} videos")
@@ -204,7 +214,7 @@ class VideoClipDataset(Dataset):
             current = (index + attempt) % len(self.source)
             sample = self.source[current]
             try:
-                return self.load(sample, current)
+                return {**self.load(sample, current), "videos_skipped": attempt}
             except VideoReadError as error:
                 if self.on_bad_video == "raise":
                     raise
@@ -263,13 +273,24 @@ def _pixel_values(batch: list[dict[str, Any]]) -> tuple[torch.Tensor, int]:
     return (pixel_values.flatten(0, 1) if num_sample > 1 else pixel_values), num_sample
 
 
+def _column(batch: list[dict[str, Any]], key: str, dtype: torch.dtype, num_sample: int, default: Any = None) -> torch.Tensor:
+    """The items' ``key`` as a ``(B * num_sample,)`` tensor, each item's value repeated for its rows."""
+    values = torch.tensor([item.get(key, default) for item in batch], dtype=dtype)
+    return values.repeat_interleave(num_sample) if num_sample > 1 else values
+
+
 def collate_pretraining(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """-> ``{"pixel_values": (B, T, C, H, W)}`` (or ``(B, V, T, C, H, W)`` for multi-view items; ``(B * N, ...)`` for
-    items of repeated sampling), plus ``"source_size"`` ``(B, 2)`` for untransformed (uint8) items."""
-    pixel_values, _ = _pixel_values(batch)
+    items of repeated sampling), plus ``"source_size"`` ``(B, 2)`` for untransformed (uint8) items, and
+    ``"video_index"`` and ``"videos_skipped"`` (long, one per row) where the items have them (the bad videos passed
+    over, for the training script's report)."""
+    pixel_values, num_sample = _pixel_values(batch)
     out = {"pixel_values": pixel_values}
     if "source_size" in batch[0]:
         out["source_size"] = torch.stack([item["source_size"] for item in batch])
+    if "videos_skipped" in batch[0]:
+        out["video_index"] = _column(batch, "video_index", torch.long, num_sample)
+        out["videos_skipped"] = _column(batch, "videos_skipped", torch.long, num_sample)
     return out
 
 
@@ -278,16 +299,11 @@ def collate_finetuning(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     evaluation items with ``V = K * S`` views give ``pixel_values`` ``(B, V, T, C, H, W)``; items of repeated sampling
     (``N`` clips each) give ``B * N`` rows, each item's labels repeated."""
     pixel_values, num_sample = _pixel_values(batch)
-
-    def column(key: str, dtype: torch.dtype, default: Any = None) -> torch.Tensor:
-        values = torch.tensor([item.get(key, default) for item in batch], dtype=dtype)
-        return values.repeat_interleave(num_sample) if num_sample > 1 else values
-
     return {
         "pixel_values": pixel_values,
-        "labels": column("labels", torch.long),
-        "video_index": column("video_index", torch.long),
-        "readable": column("readable", torch.bool, True),
+        "labels": _column(batch, "labels", torch.long, num_sample),
+        "video_index": _column(batch, "video_index", torch.long, num_sample),
+        "readable": _column(batch, "readable", torch.bool, num_sample, True),
     }
 
 

@@ -40,12 +40,14 @@ _CHECKPOINT_PATTERN = re.compile(r"^(step|epoch)_(\d+)$")
 class TrainingState:
     """Where a run stands: optimiser steps done, the epoch, and batches of that epoch already consumed; and the
     `settings` that define its schedule and data position (processes, batch, accumulation, steps, lr, seed, dataset
-    size, model config), which a resume must share ([`check_resume_settings`])."""
+    size, model config), which a resume must share ([`check_resume_settings`]); and the names of the bad videos
+    skipped so far (`--on_bad_video skip`), which the resumed run reports with its own and warns about no more."""
 
     completed_steps: int = 0
     epoch: int = 0
     step_in_epoch: int = 0
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    skipped_videos: list[str] = field(default_factory=list, compare=False)
 
     def save(self, folder: str | os.PathLike) -> None:
         Path(folder, TRAINING_STATE_NAME).write_text(json.dumps(asdict(self), indent=1))
