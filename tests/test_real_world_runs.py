@@ -217,8 +217,11 @@ class _LinearLoss(torch.nn.Module):
     """loss = mean((x . w - 1)^2) over the batch: a model whose gradient is known in closed form."""
 
     def __init__(self, dim: int):
+        from types import SimpleNamespace
+
         super().__init__()
         self.w = torch.nn.Parameter(torch.linspace(-1, 1, dim))
+        self.config = SimpleNamespace(mask_type="adaptive")  # as the model's config, which the loop reads
 
     def forward(self, pixel_values):
         from types import SimpleNamespace
@@ -249,7 +252,7 @@ def test_last_accumulation_cycle_of_an_epoch_is_the_mean_gradient(tmp_path):
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     args = argparse.Namespace(checkpointing_steps=None, disable_tqdm=True, with_tracking=False, logging_steps=1,
                               visualize_every=None, on_nonfinite_loss="stop", max_grad_norm=0.0, output_dir=str(tmp_path),
-                              augment_on_device=False)  # fmt: skip
+                              augment_on_device=False, on_bad_video="raise")  # fmt: skip
     schedule = script.Schedule(4, 0.1, max_train_steps=2, num_train_epochs=1, num_warmup_steps=0)
     try:
         result = script.train(accelerator, args, model, optimizer, scheduler, loader, dataset, schedule, TrainingState(), None)
