@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import numpy as np
 import torch
 import transformers
@@ -44,6 +45,7 @@ from adamae_hf.data import (
     MixupCutmix,
     VideoClipDataset,
     VideoRandAugment,
+    check_videos_exist,
     collate_finetuning,
     load_video_source,
     save_processor,
@@ -204,6 +206,9 @@ class FinetuningTrainingArguments(TrainingArguments):
     label_smoothing_factor: float = field(
         default=0.1, metadata={"help": "Label smoothing of the (soft) targets, applied with mixup / cutmix."}
     )
+    disable_tqdm: bool = field(
+        default=False, metadata={"help": "No progress bars (the Trainer's nor the libraries'); alone: true."}
+    )
     on_nonfinite_loss: str = T.shared_field("on_nonfinite_loss", "stop")
     resume_from_checkpoint: str | None = T.shared_field("resume_from_checkpoint", None)
     overwrite_output_dir: bool = field(
@@ -254,7 +259,10 @@ def parse_args(args: list[str] | None = None):
     if not {"--do_train", "--do_eval", "--do_predict"} & given:
         argv += ["--do_train", "--do_eval"]
         logger.info("None of --do_train / --do_eval / --do_predict given: training and evaluating.")
-    model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
+    try:  # unknown flags and TrainingArguments' own checks (`--warmup_steps -5`) raise ValueError
+        model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:
+        raise T.ArgumentError(str(error)) from None
     recipe_args.sources = resolution.as_dict()
     return model_args, data_args, training_args, recipe_args
 
@@ -321,6 +329,9 @@ def load_sources(data_args: DataTrainingArguments, training_args: TrainingArgume
         validation = listed(data_args.validation_list, train.label_names if train else label_names) if data_args.validation_list else None
         names = (train or validation).label_names
         test = listed(data_args.test_list, names) if training_args.do_predict and data_args.test_list else None
+        for flag, source in (("--train_list", train), ("--validation_list", validation), ("--test_list", test)):
+            if source is not None:  # before training: a missing validation video is not found hours later
+                check_videos_exist(source, data_args.on_bad_video, f"{flag} {getattr(data_args, flag[2:])}")
         return train, validation, test
     train_dir = data_args.train_dir
     validation_dir = data_args.validation_dir
@@ -410,6 +421,9 @@ def setup_logging(training_args) -> None:
     for name in (__name__, "adamae_hf"):
         logging.getLogger(name).setLevel(ours)
     transformers.utils.logging.set_verbosity(log_level)
+    if training_args.disable_tqdm:  # also the bars of saving ("Writing model shards") and of datasets
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     logger.debug("Training/evaluation parameters %s", training_args)
 
 
@@ -653,10 +667,10 @@ def warmup_given_as(training_args, sources: dict) -> str:
 
 def main(args: list[str] | None = None) -> dict[str, float] | int:
     model_args, data_args, training_args, recipe_args = parse_args(args)
+    check_values(model_args, data_args, training_args)  # --dry_run refuses what the run would refuse
     if recipe_args.dry_run:
         return print_dry_run(model_args, data_args, training_args, recipe_args)
     check_training_arguments(training_args)
-    check_values(model_args, data_args, training_args)
     if training_args.per_device_train_batch_size % data_args.num_sample:
         raise T.ArgumentError(f"--num_sample ({data_args.num_sample}) must be >= 1 and divide --per_device_train_batch_size "
                          f"({training_args.per_device_train_batch_size}): each video read gives num_sample clips")  # fmt: skip
@@ -772,10 +786,19 @@ def main(args: list[str] | None = None) -> dict[str, float] | int:
         results.update(train_result.metrics)
         logger.info("Saved the model and its processor to %s", output_dir)
     train_source, eval_source, test_source = sources
-    if training_args.do_eval:
-        results.update(evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir))
-    if training_args.do_predict:
-        predict_test(trainer, test_dataset, test_source, eval_source, label_names, output_dir)
+    try:
+        with T.raise_on_signal():
+            if training_args.do_eval:
+                results.update(evaluate_validation(trainer, data_args, eval_dataset, eval_source, label_names, output_dir))
+            if training_args.do_predict:
+                predict_test(trainer, test_dataset, test_source, eval_source, label_names, output_dir)
+    except T.StoppedBySignal as stop:
+        if training_args.should_log:
+            saved = f"the trained model is saved in {output_dir}; " if training_args.do_train else ""
+            again = f" without --do_train, with --model_name_or_path {output_dir}" if training_args.do_train else ""
+            print(f"\nStopped by {stop} during the evaluation: {saved}evaluate by running the same command{again} "
+                  f"(exit code {stop.exit_code}).")  # fmt: skip
+        return stop.exit_code
     if push_to_hub and training_args.should_save:
         push_with_model_card(training_args, data_args, results, config, model_path, synthetic, output_dir)
 

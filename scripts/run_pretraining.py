@@ -51,6 +51,7 @@ from adamae_hf.data import (
     PretrainingAugmentation,
     PretrainingTransform,
     VideoClipDataset,
+    check_videos_exist,
     collate_pretraining,
     device_frame_size,
     load_video_source,
@@ -219,6 +220,8 @@ def build_train_dataset(args, config):
             streaming=args.streaming, labelled=args.label_column_name is not None,  # by default no labels: flat folders too
             shuffle_buffer_size=args.shuffle_buffer_size if args.streaming else 0, seed=args.seed,
         )  # fmt: skip
+        if args.train_list:  # a missing video is found now, not when an epoch reaches it
+            check_videos_exist(source, args.on_bad_video, f"--train_list {args.train_list}")
     if args.crop == "multiscale":
         transform = MultiScaleCropTransform(config.image_size, MULTISCALE_CROP_SCALES, args.horizontal_flip)
     else:

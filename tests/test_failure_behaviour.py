@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,7 +79,8 @@ def finetune_argv(data: Path, out: Path, *extra: str) -> list[str]:
 def test_pretraining_bad_video_exits(data_with_bad_video, tmp_path):
     result = run_script(PRETRAIN, pretrain_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
     assert result.returncode != 0, result.stderr[-3000:]
-    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+    assert "run_pretraining.py: error: cannot read video" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+    assert "VideoReadError" not in result.stderr  # the message, without the class the worker re-raised
     assert "empty file" in result.stderr
 
 
@@ -115,7 +117,7 @@ def test_pretraining_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
 def test_finetuning_bad_video_exits(data_with_bad_video, tmp_path):
     result = run_script(FINETUNE, finetune_argv(data_with_bad_video, tmp_path / "out", "--on_bad_video", "raise"), tmp_path)
     assert result.returncode != 0, result.stderr[-3000:]
-    assert "VideoReadError" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
+    assert "run_finetuning.py: error: cannot read video" in result.stderr and "zz_empty.mp4" in result.stderr, result.stderr[-3000:]
 
 
 def test_finetuning_nonfinite_loss_exits(data_synthetic_dir, tmp_path):
@@ -213,8 +215,9 @@ def test_job_wide_sigterm_at_random_times_never_kills_a_worker():
     assert all(code == 143 for code, _ in exit_codes), [entry for entry in exit_codes if entry[0] != 143]
 
 
-def signal_the_job(script: Path, argv: list[str], tmp_path: Path, started: str, signum: int) -> tuple[int, str]:
-    """Run `script` in its own process group; 4 s after the line holding `started`, send `signum` to the whole group
+def signal_the_job(script: Path, argv: list[str], tmp_path: Path, started: str, signum: int,
+                   delay: float = 4.0) -> tuple[int, str]:  # fmt: skip
+    """Run `script` in its own process group; `delay` s after the line holding `started`, send `signum` to the whole group
     (as a terminal's Ctrl-C or a scheduler's SIGTERM reaches the DataLoader workers too). Returns the exit code and
     the merged stdout and stderr."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", ADAMAE_HF_CACHE=str(tmp_path / "cache"))
@@ -227,7 +230,7 @@ def signal_the_job(script: Path, argv: list[str], tmp_path: Path, started: str, 
             lines.append(line)
             if started in line:
                 break
-        time.sleep(4.0)
+        time.sleep(delay)
         os.killpg(process.pid, signum)
         rest, _ = process.communicate(timeout=LIMIT_S)
     finally:
@@ -604,3 +607,87 @@ def test_pretraining_dangling_link_is_one_line(data_synthetic_dir, tmp_path):
     last = result.stderr.strip().splitlines()
     assert last[-2].startswith("run_pretraining.py: error: 1 symbolic link(s) under") and "point to nothing" in last[-2]
     assert last[-1].strip() == f"{data / 'train' / 'left' / 'gone.mp4'} -> /nonexistent/video.mp4"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--mixupp", "0.5"], "Some specified arguments are not used by the HfArgumentParser: ['--mixupp', '0.5']"),
+        (["--warmup_steps", "-5"], "warmup_steps"),
+    ],
+    ids=["unknown-flag", "trainer-check"],
+)
+def test_finetuning_flag_errors_from_the_parser_are_argument_errors(data_synthetic_dir, tmp_path, extra, message):
+    """An unknown flag (a typo) and `TrainingArguments`' own checks ended in a traceback; now `ArgumentError`s, which
+    `run_script` prints in one line with exit code 2."""
+    from adamae_hf.training import ArgumentError
+
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        finetuning_main(data_synthetic_dir, tmp_path / "out", "--do_train", "--max_steps", "1", *extra)
+
+
+def test_finetuning_dry_run_refuses_what_the_run_refuses(data_synthetic_dir, tmp_path):
+    from adamae_hf.training import ArgumentError
+
+    with pytest.raises(ArgumentError, match=r"^--mixup must be >= 0.0, got -0.5"):
+        finetuning_main(data_synthetic_dir, tmp_path / "out", "--dry_run", "--mixup", "-0.5")
+
+
+def test_second_ctrl_c_is_one_line_with_exit_code_130(capsys):
+    """The second Ctrl-C interrupts at once (`GracefulStop`): one line saying no checkpoint was saved, no traceback."""
+    from adamae_hf.training import run_script
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(interrupted, "run_finetuning.py")
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "run_finetuning.py: interrupted at once (a second Ctrl-C): no checkpoint saved after the last one"
+    ]
+
+
+def test_finetuning_signal_during_the_final_evaluation_says_what_is_saved(data_synthetic_dir, tmp_path):
+    """SIGTERM during the evaluation after training used to end the process silently; now a line says the model is
+    saved and how to evaluate it, exit code 143."""
+    many_videos = tmp_path / "data"
+    shutil.copytree(data_synthetic_dir, many_videos)
+    for video in list((many_videos / "validation").glob("*/*.mp4")):
+        for copy in range(100):  # 800 validation videos: an evaluation of several seconds
+            shutil.copy(video, video.with_name(f"{video.stem}_{copy}.mp4"))
+    out = tmp_path / "out"
+    argv = finetune_argv(many_videos, out, "--max_steps", "1", "--do_eval", "--test_num_clips", "4")
+    returncode, output = signal_the_job(FINETUNE, argv, tmp_path, "Evaluate", signal.SIGTERM, delay=0.5)
+    assert returncode == 143, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert (f"Stopped by SIGTERM during the evaluation: the trained model is saved in {out}; evaluate by running the "
+            f"same command without --do_train, with --model_name_or_path {out} (exit code 143)") in output  # fmt: skip
+    assert (out / "model.safetensors").exists()
+
+
+def test_missing_listed_video_is_found_before_training(data_synthetic_dir, tmp_path):
+    """A list file naming a video that does not exist stops both scripts before training, naming it (fine-tuning
+    found a missing validation video only at the evaluation after training); with `--on_bad_video skip` a warning."""
+    videos = sorted((data_synthetic_dir / "train").glob("*/*.mp4"))
+    classes = sorted({video.parent.name for video in videos})
+    lines = [f"{video} {classes.index(video.parent.name)}" for video in videos]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "val.txt").write_text("\n".join(lines[:3] + [f"{tmp_path / 'gone.mp4'} 0"]) + "\n")
+    argv = finetune_argv(data_synthetic_dir, tmp_path / "out", "--do_eval", "--train_list", str(tmp_path / "train.txt"),
+                         "--validation_list", str(tmp_path / "val.txt"))  # fmt: skip
+    argv[argv.index("--train_dir") : argv.index("--train_dir") + 2] = []
+    result = run_script(FINETUNE, argv, tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"run_finetuning.py: error: --validation_list {tmp_path / 'val.txt'}: 1 of 4 videos do not exist" in result.stderr
+    assert str(tmp_path / "gone.mp4") in result.stderr and not (tmp_path / "out" / "model.safetensors").exists()
+
+    (tmp_path / "pretrain.txt").write_text("\n".join(lines + [f"{tmp_path / 'gone.mp4'}"]) + "\n")
+    argv = pretrain_argv(data_synthetic_dir, tmp_path / "pt", "--train_list", str(tmp_path / "pretrain.txt"))
+    argv[argv.index("--train_dir") : argv.index("--train_dir") + 2] = []
+    result = run_script(PRETRAIN, argv, tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "run_pretraining.py: error: --train_list" in result.stderr and "1 of 13 videos do not exist" in result.stderr
+    result = run_script(PRETRAIN, [*argv, "--on_bad_video", "skip", "--max_train_steps", "2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 13 videos do not exist" in result.stdout + result.stderr

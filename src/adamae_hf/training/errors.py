@@ -30,7 +30,7 @@ def run_script(main: Callable[[], Any], script: str) -> None:
     `adamae_hf.recipes.RecipeError`); with 1 for a [`NonFiniteLossError`], data that cannot be used
     (`adamae_hf.data.DataSourceError`, a missing file or folder, an empty class folder, a dangling link) or an
     unreadable video (`adamae_hf.data.VideoReadError`, whose message from a DataLoader worker ends with the file and
-    the reason)."""
+    the reason); with 130 for a Ctrl-C that interrupts at once (the second one: [`GracefulStop`])."""
     from ..data import DataSourceError, VideoReadError
     from ..hub import HubError
     from ..recipes import RecipeError
@@ -51,9 +51,11 @@ def run_script(main: Callable[[], Any], script: str) -> None:
         print(f"{name}: error: {_message(error)}", file=sys.stderr)
         sys.exit(1)
     except VideoReadError as error:
-        print(f"{name}: error: {str(error).strip().splitlines()[-1]} (--on_bad_video skip leaves unreadable videos "
-              "out)", file=sys.stderr)  # fmt: skip
+        print(f"{name}: error: {_message(error)} (--on_bad_video skip leaves unreadable videos out)", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # a second Ctrl-C, after the first asked for a checkpoint at the end of the step
+        print(f"{name}: interrupted at once (a second Ctrl-C): no checkpoint saved after the last one", file=sys.stderr)
+        sys.exit(130)
     sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -4,18 +4,21 @@ after this step, then exit with 128 + the signal number"."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.context
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
 __all__ = [
     "GracefulStop",
+    "StoppedBySignal",
+    "raise_on_signal",
     "ignore_signals_worker_init",
     "leave_signals_to_main_process",
     "worker_multiprocessing_context",
@@ -134,3 +137,37 @@ class GracefulStop:
             signal.signal(signum, handler)
         self._previous.clear()
 
+
+
+class StoppedBySignal(Exception):
+    """SIGTERM or Ctrl-C inside [`raise_on_signal`]: work with nothing left to save (an evaluation after training)
+    stops at once. `exit_code` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def raise_on_signal() -> Iterator[None]:
+    """Within the block, SIGTERM and Ctrl-C raise [`StoppedBySignal`] (so that the caller can say what was saved and
+    how to go on) instead of killing the process silently or raising `KeyboardInterrupt` with a traceback."""
+
+    def handle(signum, frame) -> None:
+        raise StoppedBySignal(signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[signum] = signal.signal(signum, handle)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
