@@ -111,11 +111,7 @@ class GracefulStop:
         self._previous: dict[int, Any] = {}
 
     def install(self) -> GracefulStop:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except ValueError:  # not the main thread
-                pass
+        self._previous = _set_stop_handlers(self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -133,9 +129,24 @@ class GracefulStop:
         return 128 + (self.signum or 0)
 
     def uninstall(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
+        _restore_handlers(self._previous)
+        self._previous = {}
+
+
+def _set_stop_handlers(handler: Callable) -> dict[int, Any]:
+    """`handler` for SIGTERM and SIGINT (on the main thread; elsewhere Python allows none); returns the previous ones."""
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def _restore_handlers(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 
@@ -160,14 +171,8 @@ def raise_on_signal() -> Iterator[None]:
     def handle(signum, frame) -> None:
         raise StoppedBySignal(signum)
 
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            previous[signum] = signal.signal(signum, handle)
-        except ValueError:  # not the main thread
-            pass
+    previous = _set_stop_handlers(handle)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        _restore_handlers(previous)
